@@ -1,0 +1,40 @@
+"""Every table of the product; importing this module registers them all on `Base.metadata`."""
+
+from core.models.accompagnements import Accompagnement, AccompagnementDecision
+from core.models.base import Base
+from core.models.candidats import Candidat, Candidature, Diplome, Piece
+from core.models.eleves import Decision, Eleve, Scolarisation
+from core.models.journal import JournalEntry, OutboxMail
+from core.models.parametres import Cartouche, ParametreAnnee, ParametreDepartement
+from core.models.referentiel import CoordonnateurPial, Etablissement, Pial, Secteur
+from core.models.rh import Affectation, Aesh, Mission, NatureSupport
+from core.models.users import Invitation, ServiceRole, ServiceUser
+
+__all__ = [
+    "Accompagnement",
+    "AccompagnementDecision",
+    "Aesh",
+    "Affectation",
+    "Base",
+    "Candidat",
+    "Candidature",
+    "Cartouche",
+    "CoordonnateurPial",
+    "Decision",
+    "Diplome",
+    "Eleve",
+    "Etablissement",
+    "Invitation",
+    "JournalEntry",
+    "Mission",
+    "NatureSupport",
+    "OutboxMail",
+    "ParametreAnnee",
+    "ParametreDepartement",
+    "Pial",
+    "Piece",
+    "Scolarisation",
+    "Secteur",
+    "ServiceRole",
+    "ServiceUser",
+]
