@@ -8,6 +8,7 @@ Longer texts (mails, bot pages, PDFs, CLI tables) are jinja2 files rendered by `
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ def environment() -> Environment:
     )
     env.filters["date_fr"] = format_date_fr
     env.filters["heures"] = format_heures
+    env.filters["date_iso_fr"] = lambda iso: format_date_fr(date.fromisoformat(iso)) if iso else ""
     return env
 
 

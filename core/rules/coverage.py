@@ -1,0 +1,185 @@
+"""Coverage of a decision (domain 3.5), by sweeping its change points.
+
+Between two consecutive change points (starts and day-after-ends of the decision, of the
+student's scolarisations and of the decision's accompaniments) need and provision are constant,
+so a decision costs O(k²) for k intervals instead of one step per day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import NamedTuple
+
+from core.rules.records import AccRec, DecisionRec, ScolRec
+
+INDIVIDUELLE = "individuelle"
+MUTUALISEE = "mutualisee"
+EPS = 1e-9
+
+AUCUNE = "aucune"
+PARTIELLE = "partielle"
+COMPLETE = "complete"
+DEPASSEMENT = "depassement"
+SANS_SCOLARITE = "sans_scolarite"
+HORS_PERIODE = "hors_periode"
+MAINTIEN = "maintien"
+
+_FAR = date.max.toordinal()
+
+
+class Coverage(NamedTuple):
+    couverture: float
+    priorite: float
+    depassement: bool
+
+
+class Piece(NamedTuple):
+    """A run of days [debut, fin] (ordinals, inclusive) with constant need and provision."""
+
+    debut: int
+    fin: int
+    need: float
+    provided: float
+    previsionnel: bool
+
+
+class Segment(NamedTuple):
+    debut: date
+    fin: date
+    etat: str
+    previsionnel: bool
+
+
+def _end(d: date | None) -> int:
+    return _FAR if d is None else d.toordinal()
+
+
+def pieces(
+    decision: DecisionRec,
+    scols: Sequence[ScolRec],
+    accs: Sequence[AccRec],
+    previsionnel_missions: frozenset[str] = frozenset(),
+) -> list[Piece]:
+    """Cut the decision's period into pieces; maintien accompaniments never provide (3.5)."""
+    lo, hi = decision.debut.toordinal(), decision.fin.toordinal()
+    indiv = decision.type == INDIVIDUELLE
+    need_h = (decision.heures or 0.0) if indiv else 1.0
+    s_iv = [(s.debut.toordinal(), _end(s.fin)) for s in scols]
+    a_iv = [
+        (
+            a.debut.toordinal(),
+            a.fin.toordinal(),
+            a.heures,
+            a.previsionnel or a.mission_id in previsionnel_missions,
+        )
+        for a in accs
+        if not a.maintien
+    ]
+    points = {lo, hi + 1}
+    for s, e in s_iv:
+        if s > lo and s <= hi:
+            points.add(s)
+        if lo <= e < hi:
+            points.add(e + 1)
+    for s, e, _, _ in a_iv:
+        if s > lo and s <= hi:
+            points.add(s)
+        if lo <= e < hi:
+            points.add(e + 1)
+    cuts = sorted(points)
+    out: list[Piece] = []
+    for i in range(len(cuts) - 1):
+        start, stop = cuts[i], cuts[i + 1] - 1
+        schooled = any(s <= start <= e for s, e in s_iv)
+        need = need_h if schooled else 0.0
+        provided = 0.0
+        prev = False
+        for s, e, h, p in a_iv:
+            if s <= start <= e:
+                provided = provided + h if indiv else 1.0
+                prev = prev or p
+        out.append(Piece(start, stop, need, provided, prev))
+    return out
+
+
+def coverage_of(ps: Iterable[Piece]) -> Coverage:
+    got = total = 0.0
+    over = False
+    for p in ps:
+        days = p.fin - p.debut + 1
+        total += p.need * days
+        got += min(p.provided, p.need) * days
+        if p.need > 0 and p.provided > p.need + EPS:
+            over = True
+    couverture = got / total if total > 0 else 0.0
+    couverture = min(1.0, max(0.0, couverture))
+    return Coverage(couverture, 1.0 - couverture, over)
+
+
+def coverage(decision: DecisionRec, scols: Sequence[ScolRec], accs: Sequence[AccRec]) -> Coverage:
+    return coverage_of(pieces(decision, scols, accs))
+
+
+def _etat(need: float, provided: float) -> str:
+    if need <= 0:
+        return SANS_SCOLARITE
+    if provided <= EPS:
+        return AUCUNE
+    if provided > need + EPS:
+        return DEPASSEMENT
+    if provided >= need - EPS:
+        return COMPLETE
+    return PARTIELLE
+
+
+def state_on(ps: Sequence[Piece], decision: DecisionRec, day: date) -> str:
+    """The state of the decision on `day` (interfaces §5 `etat`)."""
+    o = day.toordinal()
+    if o < decision.debut.toordinal() or o > decision.fin.toordinal():
+        return HORS_PERIODE
+    for p in ps:
+        if p.debut <= o <= p.fin:
+            return _etat(p.need, p.provided)
+    return HORS_PERIODE
+
+
+def timeline(
+    decision: DecisionRec,
+    scols: Sequence[ScolRec],
+    accs: Sequence[AccRec],
+    previsionnel_missions: frozenset[str] = frozenset(),
+) -> list[Segment]:
+    """Coloured segments of the decision, then violet `maintien` ones after its end."""
+    raw: list[tuple[int, int, str, bool]] = [
+        (p.debut, p.fin, _etat(p.need, p.provided), p.previsionnel)
+        for p in pieces(decision, scols, accs, previsionnel_missions)
+    ]
+    after = decision.fin.toordinal() + 1
+    extra = sorted(
+        (
+            max(a.debut.toordinal(), after),
+            a.fin.toordinal(),
+            a.previsionnel or a.mission_id in previsionnel_missions,
+        )
+        for a in accs
+        if a.maintien and a.fin.toordinal() >= after
+    )
+    # Union of the maintien periods, split where the prévisionnel mark changes.
+    for s, e, p in extra:
+        if raw and raw[-1][2] == MAINTIEN and s <= raw[-1][1] + 1:
+            ls, le, _, lp = raw[-1]
+            if lp == p or e <= le:
+                raw[-1] = (ls, max(le, e), MAINTIEN, lp)
+                continue
+            s = le + 1
+        raw.append((s, e, MAINTIEN, p))
+    merged: list[tuple[int, int, str, bool]] = []
+    for seg in raw:
+        if merged and merged[-1][2:] == seg[2:] and merged[-1][1] + 1 == seg[0]:
+            merged[-1] = (merged[-1][0], seg[1], seg[2], seg[3])
+        else:
+            merged.append(seg)
+    return [
+        Segment(date.fromordinal(s), date.fromordinal(e), etat, prev) for s, e, etat, prev in merged
+    ]

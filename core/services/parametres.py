@@ -1,0 +1,126 @@
+"""Department parameters (domain 3.2, 3.7, 3.10): work-time reference, besoin formula, cartouche."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.dates import SchoolYear
+from core.errors import InvalidInput
+from core.models import Cartouche, Mission, ParametreAnnee
+from core.rules.formula import DEFAULT_FORMULA, Formula, FormulaError, parse_formula
+from core.rules.workload import weekly_hours
+
+# Fields the superviseur must fill before any PV d'affectation can be produced (manual 3.2).
+CARTOUCHE_FIELDS: tuple[str, ...] = (
+    "academie",
+    "direction",
+    "service",
+    "adresse",
+    "code_postal",
+    "commune",
+    "telephone",
+    "email",
+    "signataire",
+    "qualite_signataire",
+)
+
+
+async def _row(session: AsyncSession, dep: str, year: SchoolYear) -> ParametreAnnee | None:
+    return await session.get(ParametreAnnee, (dep, year.label))
+
+
+async def formula_for(session: AsyncSession, dep: str | None, year: SchoolYear) -> Formula:
+    """The department's formula for the year, or the national recommendation."""
+    if dep is not None:
+        row = await _row(session, dep, year)
+        if row is not None and row.formule:
+            return parse_formula(row.formule)
+    return parse_formula(DEFAULT_FORMULA)
+
+
+async def set_formula(session: AsyncSession, dep: str, year: SchoolYear, source: str) -> Formula:
+    try:
+        formula = parse_formula(source)
+    except FormulaError as err:
+        raise InvalidInput(
+            "parametres.formule_invalide", erreur=str(err), apercu=err.caret()
+        ) from err
+    row = await _row(session, dep, year)
+    if row is None:
+        session.add(ParametreAnnee(departement=dep, annee=year.label, formule=source.strip()))
+    else:
+        row.formule = source.strip()
+    await session.flush()
+    return formula
+
+
+async def reference_for(session: AsyncSession, dep: str | None, year: SchoolYear) -> float | None:
+    if dep is None:
+        return None
+    row = await _row(session, dep, year)
+    return None if row is None else row.reference_heures
+
+
+async def set_reference(session: AsyncSession, dep: str, year: SchoolYear, heures: float) -> int:
+    """Set the hours of a 100 % contract and recompute the missions it applies to.
+
+    Returns how many missions changed. A mission takes the reference of the school year
+    it starts in (HR's own figure, when given, always wins).
+    """
+    if not 0 < heures <= 60:
+        raise InvalidInput("parametres.reference_invalide", heures=heures)
+    row = await _row(session, dep, year)
+    if row is None:
+        session.add(ParametreAnnee(departement=dep, annee=year.label, reference_heures=heures))
+    else:
+        row.reference_heures = heures
+    await session.flush()
+    rows = await session.execute(
+        select(Mission.id, Mission.heures_rh, Mission.quotite, Mission.heures).where(
+            Mission.departement == dep,
+            Mission.heures_rh.is_(None),
+            Mission.debut >= year.debut,
+            Mission.debut <= year.fin,
+        )
+    )
+    changes = []
+    for mid, rh, quotite, current in rows:
+        new = weekly_hours(rh, quotite, heures)
+        if abs(new - current) > 1e-9:
+            changes.append({"id": mid, "heures": new})
+    if changes:
+        await session.execute(update(Mission), changes)
+    return len(changes)
+
+
+async def cartouche(session: AsyncSession, dep: str) -> dict[str, str]:
+    row = await session.get(Cartouche, dep)
+    return dict(row.champs) if row is not None else {}
+
+
+def missing_cartouche_fields(champs: dict[str, str]) -> list[str]:
+    return [f for f in CARTOUCHE_FIELDS if not str(champs.get(f) or "").strip()]
+
+
+async def set_cartouche(
+    session: AsyncSession, dep: str, champs: dict[str, object]
+) -> dict[str, str]:
+    unknown = sorted(set(champs) - set(CARTOUCHE_FIELDS))
+    if unknown:
+        raise InvalidInput(
+            "parametres.cartouche_champ_inconnu",
+            champs=", ".join(unknown),
+            attendus=", ".join(CARTOUCHE_FIELDS),
+        )
+    clean = {k: str(v).strip() for k, v in champs.items() if v is not None}
+    missing = missing_cartouche_fields(clean)
+    if missing:
+        raise InvalidInput("parametres.cartouche_incomplete", champs=", ".join(missing))
+    row = await session.get(Cartouche, dep)
+    if row is None:
+        session.add(Cartouche(departement=dep, champs=clean))
+    else:
+        row.champs = clean
+    await session.flush()
+    return clean

@@ -1,0 +1,138 @@
+"""Anomalies 1–8 (domain 3.8): each alone, and none on clean data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.dates import SchoolYear
+from core.db import make_sessionmaker
+from core.perimeter import Perimeter
+from core.services.reports import anomalies_report
+from tests.core.builders import World
+
+YEAR = SchoolYear(2025)
+
+
+def clean(w: World, **over: object) -> None:
+    """A clean world: one student schooled all year, a 24 h decision, a 41 h mission."""
+    w.pial("0620001A")
+    w.etab("0620001A", pial="0620001A")
+    w.etab("0620002B", pial="0620001A")
+    w.eleve("E1", etat=str(over.get("etat", "actif")))
+    w.scol("E1", "0620001A", str(over.get("scol_debut", "01/09/2025")), "31/08/2026")
+    w.decision(
+        "D1",
+        "E1",
+        str(over.get("dec_debut", "01/09/2025")),
+        str(over.get("dec_fin", "31/08/2026")),
+        heures=24,
+    )
+    w.aesh("AE1", actif=bool(over.get("aesh_actif", True)))
+    w.mission(
+        "M1",
+        "AE1",
+        str(over.get("m_debut", "01/09/2025")),
+        str(over.get("m_fin", "31/08/2026")),
+        heures=float(over.get("m_heures", 41)),
+    )  # type: ignore[arg-type]
+    w.affectation("M1", "0620001A", "2025-2026")
+    w.acc(
+        "A1",
+        "M1",
+        "D1",
+        str(over.get("rne", "0620001A")),
+        str(over.get("a_debut", "01/09/2025")),
+        str(over.get("a_fin", "31/08/2026")),
+        float(over.get("a_heures", 24)),  # type: ignore[arg-type]
+        maintien=bool(over.get("maintien", False)),
+    )
+
+
+async def run(engine: AsyncEngine, build: Callable[[World], None]) -> dict[str, object]:
+    async with make_sessionmaker(engine)() as s:
+        w = World(s)
+        build(w)
+        await w.flush()
+        await s.commit()
+        return await anomalies_report(s, Perimeter("062"), YEAR)
+
+
+async def test_clean_data_has_all_zero_counts(engine: AsyncEngine) -> None:
+    rep = await run(engine, clean)
+    assert rep["counts"] == {str(k): 0 for k in range(1, 9)}
+    assert rep["items"] == []
+
+
+CASES = {
+    1: {"m_debut": "01/10/2025", "a_debut": "01/09/2025"},
+    2: {"m_fin": "30/06/2026"},
+    3: {"dec_debut": "01/10/2025", "a_debut": "01/09/2025"},
+    4: {"scol_debut": "01/11/2025"},
+    5: {"etat": "gele"},
+    6: {"m_heures": 20, "a_heures": 24},
+    7: {"aesh_actif": False},
+    8: {"dec_fin": "30/06/2026"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+async def test_each_anomaly_alone(engine: AsyncEngine, kind: int) -> None:
+    rep = await run(engine, lambda w: clean(w, **CASES[kind]))
+    expected = {str(k): 0 for k in range(1, 9)}
+    expected[str(kind)] = 1
+    assert rep["counts"] == expected, rep["items"]
+    item = rep["items"][0]  # type: ignore[index]
+    assert item["accompagnement_id"] == "A1" and item["detail"]
+
+
+async def test_maintien_is_not_anomaly_8(engine: AsyncEngine) -> None:
+    rep = await run(engine, lambda w: clean(w, dec_fin="30/06/2026", maintien=True))
+    assert rep["counts"]["8"] == 0  # type: ignore[index]
+
+
+async def test_mission_overloaded_on_some_days_flags_each_accompaniment(
+    engine: AsyncEngine,
+) -> None:
+    def build(w: World) -> None:
+        clean(w, a_heures=24)
+        w.eleve("E2")
+        w.scol("E2", "0620001A", "01/09/2025", "31/08/2026")
+        w.decision("D2", "E2", "01/09/2025", "31/08/2026", heures=20)
+        w.acc("A2", "M1", "D2", "0620001A", "01/01/2026", "31/01/2026", 20)
+        w.acc("A3", "M1", "D2", "0620001A", "01/03/2026", "31/03/2026", 10)
+
+    rep = await run(engine, build)
+    flagged = sorted(i["accompagnement_id"] for i in rep["items"] if i["type"] == 6)  # type: ignore[attr-defined, index]
+    assert flagged == ["A1", "A2"]  # 24 + 20 > 41 in January; 24 + 10 fits in March
+
+
+async def test_scolarisation_elsewhere_does_not_hide_type_4_nor_raise_it(
+    engine: AsyncEngine,
+) -> None:
+    def build(w: World) -> None:
+        clean(w, scol_debut="01/09/2025")
+        w.scol("E1", "0620002B", "01/09/2025", "31/08/2026")  # elsewhere: does not help
+
+    rep = await run(engine, build)
+    assert rep["counts"]["4"] == 0  # type: ignore[index]
+
+
+async def test_type_4_uses_the_union_of_scolarisations(engine: AsyncEngine) -> None:
+    async with make_sessionmaker(engine)() as s:
+        w = World(s)
+        w.pial("0620001A")
+        w.etab("0620001A", pial="0620001A")
+        w.eleve("E1")
+        w.scol("E1", "0620001A", "01/09/2025", "31/12/2025")
+        w.scol("E1", "0620001A", "01/01/2026", "31/08/2026")
+        w.decision("D1", "E1", "01/09/2025", "31/08/2026", heures=24)
+        w.aesh("AE1")
+        w.mission("M1", "AE1", "01/09/2025", "31/08/2026", heures=41)
+        w.acc("A1", "M1", "D1", "0620001A", "01/09/2025", "31/08/2026", 24)
+        await w.flush()
+        await s.commit()
+        rep = await anomalies_report(s, Perimeter("062"), YEAR)
+    assert rep["counts"]["4"] == 0
