@@ -17,7 +17,9 @@ class Perimeter:
     def departement_entier(cls, departement: str | None) -> Perimeter:
         return cls(departement=departement)
 
-    def narrowed(self, secteurs: frozenset[str] | None = None, pial_rne: str | None = None) -> Perimeter:
+    def narrowed(
+        self, secteurs: frozenset[str] | None = None, pial_rne: str | None = None
+    ) -> Perimeter:
         """A narrower view; a narrowing can never widen what the caller already has."""
         s = self.secteurs
         if secteurs is not None:

@@ -4,10 +4,11 @@ from core.models.accompagnements import Accompagnement, AccompagnementDecision
 from core.models.base import Base
 from core.models.candidats import Candidat, Candidature, Diplome, Piece
 from core.models.eleves import Decision, Eleve, Scolarisation
-from core.models.journal import JournalEntry, OutboxMail
+from core.models.journal import BotNotification, JournalEntry, OutboxMail
+from core.models.mailbox import ImapState, ProcessedMail
 from core.models.parametres import Cartouche, ParametreAnnee, ParametreDepartement
 from core.models.referentiel import CoordonnateurPial, Etablissement, Pial, Secteur
-from core.models.rh import Affectation, Aesh, Mission, NatureSupport
+from core.models.rh import Aesh, Affectation, Mission, NatureSupport
 from core.models.users import Invitation, ServiceRole, ServiceUser
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Aesh",
     "Affectation",
     "Base",
+    "BotNotification",
     "Candidat",
     "Candidature",
     "Cartouche",
@@ -24,6 +26,7 @@ __all__ = [
     "Diplome",
     "Eleve",
     "Etablissement",
+    "ImapState",
     "Invitation",
     "JournalEntry",
     "Mission",
@@ -33,6 +36,7 @@ __all__ = [
     "ParametreDepartement",
     "Pial",
     "Piece",
+    "ProcessedMail",
     "Scolarisation",
     "Secteur",
     "ServiceRole",

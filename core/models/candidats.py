@@ -26,6 +26,11 @@ class Candidat(Base):
     telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     valide_le: Mapped[datetime | None]
     email_bouncing: Mapped[bool] = mapped_column(default=False)
+    # One-time code (account validation or login), stored hashed, with its purpose and expiry.
+    code_hash: Mapped[str | None] = mapped_column(String(128))
+    code_purpose: Mapped[str | None] = mapped_column(String(16))
+    code_expires_at: Mapped[datetime | None]
+    code_attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -45,6 +50,9 @@ class Candidature(Base):
     depose_le: Mapped[date | None]
     valide_jusqu_au: Mapped[date | None] = mapped_column(index=True)
     relance_le: Mapped[date | None]
+    rappel_le: Mapped[date | None]
+    clarification_le: Mapped[date | None]
+    ferme_le: Mapped[date | None]  # retired or deleted on
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -52,3 +52,16 @@ class OutboxMail(Base):
 
 Index("ix_outbox_due", OutboxMail.status, OutboxMail.next_attempt_at)
 Index("ix_journal_dep", JournalEntry.departement, JournalEntry.notified)
+
+
+class BotNotification(Base):
+    """A message for a candidate's or agent's chat, written with the change that causes it;
+    the bot process delivers it (same outbox pattern as mails)."""
+
+    __tablename__ = "bot_notifications"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

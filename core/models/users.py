@@ -1,4 +1,4 @@
-"""Service users (gestionnaire, superviseur, coordonnateur PIAL), roles and invitations (domain 1)."""
+"""Service users (gestionnaire, superviseur, coordonnateur), roles and invitations (domain 1)."""
 
 from __future__ import annotations
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.dates import SchoolYear
+from core.dates import SchoolYear, today_paris
 from core.errors import InvalidInput
 from core.models import Cartouche, Mission, ParametreAnnee
 from core.rules.formula import DEFAULT_FORMULA, Formula, FormulaError, parse_formula
-from core.rules.workload import weekly_hours
+from core.rules.workload import reference_for_mission, weekly_hours
 
 # Fields the superviseur must fill before any PV d'affectation can be produced (manual 3.2).
 CARTOUCHE_FIELDS: tuple[str, ...] = (
@@ -65,8 +67,8 @@ async def reference_for(session: AsyncSession, dep: str | None, year: SchoolYear
 async def set_reference(session: AsyncSession, dep: str, year: SchoolYear, heures: float) -> int:
     """Set the hours of a 100 % contract and recompute the missions it applies to.
 
-    Returns how many missions changed. A mission takes the reference of the school year
-    it starts in (HR's own figure, when given, always wins).
+    Returns how many missions changed (HR's own figure, when given, always wins; see
+    `reference_for_mission` for which year's reference a mission follows).
     """
     if not 0 < heures <= 60:
         raise InvalidInput("parametres.reference_invalide", heures=heures)
@@ -76,21 +78,36 @@ async def set_reference(session: AsyncSession, dep: str, year: SchoolYear, heure
     else:
         row.reference_heures = heures
     await session.flush()
+    return await recompute_mission_hours(session, dep)
+
+
+async def references(session: AsyncSession, dep: str) -> dict[int, float]:
     rows = await session.execute(
-        select(Mission.id, Mission.heures_rh, Mission.quotite, Mission.heures).where(
-            Mission.departement == dep,
-            Mission.heures_rh.is_(None),
-            Mission.debut >= year.debut,
-            Mission.debut <= year.fin,
+        select(ParametreAnnee.annee, ParametreAnnee.reference_heures).where(
+            ParametreAnnee.departement == dep, ParametreAnnee.reference_heures.is_not(None)
+        )
+    )
+    return {SchoolYear.parse(annee).start_year: float(h) for annee, h in rows if h is not None}
+
+
+async def recompute_mission_hours(
+    session: AsyncSession, dep: str, today: date | None = None
+) -> int:
+    """Recompute the weekly hours of the department's missions that HR gave without hours."""
+    refs = await references(session, dep)
+    today = today or today_paris()
+    rows = await session.execute(
+        select(Mission.id, Mission.quotite, Mission.heures, Mission.debut, Mission.fin).where(
+            Mission.departement == dep, Mission.heures_rh.is_(None)
         )
     )
     changes = []
-    for mid, rh, quotite, current in rows:
-        new = weekly_hours(rh, quotite, heures)
+    for mid, quotite, current, debut, fin in rows:
+        new = weekly_hours(None, quotite, reference_for_mission(refs, debut, fin, today))
         if abs(new - current) > 1e-9:
             changes.append({"id": mid, "heures": new})
-    if changes:
-        await session.execute(update(Mission), changes)
+    for i in range(0, len(changes), 2000):
+        await session.execute(update(Mission), changes[i : i + 2000])
     return len(changes)
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.dates import SchoolYear
+from core.dates import today_paris
 from core.errors import InvalidInput, NotFound
 from core.models import Aesh, Etablissement, Mission, Pial
 from core.rules.natures import BY_CODE
-from core.rules.workload import weekly_hours
+from core.rules.workload import reference_for_mission, weekly_hours
 from core.services import parametres
 
 CONTRATS = ("T2-CDD", "T2-CDI", "HT2-CDD")
@@ -112,6 +112,13 @@ async def _validate_mission(session: AsyncSession, data: MissionInput) -> str | 
     return dep
 
 
+async def _reference(session: AsyncSession, dep: str | None, data: MissionInput) -> float | None:
+    if dep is None:
+        return None
+    refs = await parametres.references(session, dep)
+    return reference_for_mission(refs, data.debut, data.fin, today_paris())
+
+
 async def create_mission_previsionnelle(session: AsyncSession, data: MissionInput) -> Mission:
     aesh = await session.get(Aesh, data.aesh_id)
     if aesh is None:
@@ -119,7 +126,7 @@ async def create_mission_previsionnelle(session: AsyncSession, data: MissionInpu
     if not aesh.actif:
         raise InvalidInput("rh.aesh_inactif", aesh_id=data.aesh_id)
     dep = await _validate_mission(session, data) or aesh.departement
-    reference = await parametres.reference_for(session, dep, SchoolYear.of(data.debut))
+    reference = await _reference(session, dep, data)
     mission = Mission(
         id="PREV-M-" + uuid.uuid4().hex[:10].upper(),
         aesh_id=aesh.id,
@@ -152,7 +159,7 @@ async def update_mission_previsionnelle(
     if data.aesh_id != mission.aesh_id:
         raise InvalidInput("rh.changement_aesh")
     dep = await _validate_mission(session, data) or mission.departement
-    reference = await parametres.reference_for(session, dep, SchoolYear.of(data.debut))
+    reference = await _reference(session, dep, data)
     mission.contrat, mission.nature = data.contrat, data.nature
     mission.debut, mission.fin, mission.quotite = data.debut, data.fin, data.quotite
     mission.heures_rh = data.heures
