@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import JournalEntry
@@ -39,7 +39,8 @@ def entry(
 async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
     """Write journal rows in the caller's transaction, so they commit with the change."""
     if entries:
-        await session.execute(insert(JournalEntry), entries)
+        # Core insert: the ORM bulk path splits the batch whenever NULL patterns differ.
+        await session.execute(insert(cast(Table, JournalEntry.__table__)), entries)
 
 
 async def record(session: AsyncSession, kind: str, entity: str, entity_id: str, **kw: Any) -> None:

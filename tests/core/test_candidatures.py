@@ -26,8 +26,12 @@ EXE = b"MZ\x90\x00" + b"\x00" * 64
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(secret_key="k" * 32, mail_from="aesh@ac-test.fr",
-                    storage_dir=tmp_path / "files", renewal_reply_days=30)
+    return Settings(
+        secret_key="k" * 32,
+        mail_from="aesh@ac-test.fr",
+        storage_dir=tmp_path / "files",
+        renewal_reply_days=30,
+    )
 
 
 @pytest.fixture
@@ -35,8 +39,16 @@ def store(settings: Settings) -> FileStore:
     return FileStore(settings.storage_dir)
 
 
-REG = svc.Registration("Mme", "Dupré", "Chloé", date(1990, 7, 14), "chloe.dupre@exemple.test",
-                       "06 12 34 56 78", "Arras", "62000")
+REG = svc.Registration(
+    "Mme",
+    "Dupré",
+    "Chloé",
+    date(1990, 7, 14),
+    "chloe.dupre@exemple.test",
+    "06 12 34 56 78",
+    "Arras",
+    "62000",
+)
 
 
 async def mails(s: AsyncSession, kind: str | None = None) -> list[OutboxMail]:
@@ -53,12 +65,14 @@ def code_in(mail: OutboxMail) -> str:
 
 
 async def registered(s: AsyncSession, settings: Settings) -> Candidat:
-    c = await svc.register(s, settings, REG, bot_username="aesh_test_bot")
+    await svc.register(s, settings, REG, bot_username="aesh_test_bot")
     [mail] = await mails(s, "validation")
     return await svc.validate_with_code(s, settings, REG.email, code_in(mail), telegram_id=42)
 
 
-async def test_registration_mails_a_link_and_a_code(engine: AsyncEngine, settings: Settings) -> None:
+async def test_registration_mails_a_link_and_a_code(
+    engine: AsyncEngine, settings: Settings
+) -> None:
     async with make_sessionmaker(engine)() as s:
         c = await svc.register(s, settings, REG, bot_username="aesh_test_bot")
         [mail] = await mails(s, "validation")
@@ -112,8 +126,9 @@ async def test_pieces_make_an_aesh_candidature_complete(
         await svc.add_piece(s, store, cand, "diplome", PNG)
         assert cand.statut == "complete"
         await svc.add_piece(s, store, cand, "cv", PDF + b"v2")  # re-upload replaces
-        current = (await s.scalars(select(Piece).where(Piece.kind == "cv",
-                                                       Piece.current.is_(True)))).all()
+        current = (
+            await s.scalars(select(Piece).where(Piece.kind == "cv", Piece.current.is_(True)))
+        ).all()
         assert len(current) == 1 and current[0].size == len(PDF) + 2
 
 
@@ -124,17 +139,24 @@ async def test_m2_needs_a_licence_with_its_copy(
         c = await registered(s, settings)
         cand = await svc.create_candidature(s, c, "M2_1D_PDC", {"ine": "123456789AB"}, ["Arras"])
         await svc.submit(s, cand)
-        for kind in ("cv", "lettre_motivation", "piece_identite", "diplome",
-                     "justificatif_inscription"):
+        for kind in (
+            "cv",
+            "lettre_motivation",
+            "piece_identite",
+            "diplome",
+            "justificatif_inscription",
+        ):
             comp = await svc.add_piece(s, store, cand, kind, PDF)
         assert comp.missing_licence and cand.statut == "incomplete"
-        await svc.save_diplome(s, store, c, svc.DiplomeInput("LICENCE", "Licence STAPS", 2024),
-                               copie=PDF)
+        await svc.save_diplome(
+            s, store, c, svc.DiplomeInput("LICENCE", "Licence STAPS", 2024), copie=PDF
+        )
         assert cand.statut == "complete"
 
 
-async def submitted(s: AsyncSession, settings: Settings, store: FileStore, day: date
-                    ) -> Candidature:
+async def submitted(
+    s: AsyncSession, settings: Settings, store: FileStore, day: date
+) -> Candidature:
     c = await registered(s, settings)
     cand = await svc.create_candidature(s, c, "AESH", {}, ["Arras"])
     await svc.submit(s, cand, today=day)
@@ -180,9 +202,11 @@ async def test_unclear_gets_one_clarification_and_no_answer_deletes(
         cand = await submitted(s, settings, store, date(2026, 1, 10))
         await svc.renewal_sweep(s, settings, store, date(2026, 7, 10))
         assert await svc.apply_renewal_answer(s, settings, store, cand.id, "unclear") == (
-            "clarification")
+            "clarification"
+        )
         assert await svc.apply_renewal_answer(s, settings, store, cand.id, "unclear") == (
-            "deja_clarifiee")
+            "deja_clarifiee"
+        )
         assert len(await mails(s, "clarification")) == 1
         assert (await svc.renewal_sweep(s, settings, store, date(2026, 8, 2))).reminded == [cand.id]
         assert (await svc.renewal_sweep(s, settings, store, date(2026, 8, 9))).deleted == []
@@ -197,11 +221,21 @@ async def test_unclear_gets_one_clarification_and_no_answer_deletes(
         assert (person.nom, person.email, person.telegram_id) == (None, None, None)
         assert await s.scalar(select(func.count()).select_from(Piece)) == 0
         listed = await svc.list_all(s)
-        assert listed == [{"id": cand.id, "email": None, "type": "AESH", "statut": "supprimee",
-                           "valide_jusqu_au": "2026-07-10", "relance_le": None}]
+        assert listed == [
+            {
+                "id": cand.id,
+                "email": None,
+                "type": "AESH",
+                "statut": "supprimee",
+                "valide_jusqu_au": "2026-07-10",
+                "relance_le": None,
+            }
+        ]
 
 
-async def test_withdrawal_is_final(engine: AsyncEngine, settings: Settings, store: FileStore) -> None:
+async def test_withdrawal_is_final(
+    engine: AsyncEngine, settings: Settings, store: FileStore
+) -> None:
     async with make_sessionmaker(engine)() as s:
         cand = await submitted(s, settings, store, date(2026, 1, 10))
         await svc.renewal_sweep(s, settings, store, date(2026, 7, 10))

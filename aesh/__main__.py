@@ -1,0 +1,3 @@
+from aesh.cli import main
+
+raise SystemExit(main())
