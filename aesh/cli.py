@@ -337,9 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=1)
     load.set_defaults(func=cmd_demo_load)
 
-    from aesh.commands import candidatures
+    from aesh.commands import candidatures, outbox
 
-    for module in (candidatures,):
+    for module in (candidatures, outbox):
         module.register(sub)
     return p
 
