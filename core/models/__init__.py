@@ -2,6 +2,7 @@
 
 from core.models.accompagnements import Accompagnement, AccompagnementDecision
 from core.models.base import Base
+from core.models.bot import BotFsm, BotUpdate
 from core.models.candidats import Candidat, Candidature, Diplome, Piece
 from core.models.eleves import Decision, Eleve, Scolarisation
 from core.models.journal import BotNotification, JournalEntry, OutboxMail
@@ -17,7 +18,9 @@ __all__ = [
     "Aesh",
     "Affectation",
     "Base",
+    "BotFsm",
     "BotNotification",
+    "BotUpdate",
     "Candidat",
     "Candidature",
     "Cartouche",

@@ -1,0 +1,183 @@
+"""The dispatcher factory (one for polling, tests and the sandbox) and the bot's run loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.middlewares import Caller, RetryAfter, UnitOfWork
+from bot.storage import SqlStorage
+from core.config import Settings
+from core.errors import DomainError
+from core.services.storage import FileStore
+from core.texts import t
+
+log = logging.getLogger("aesh.bot")
+
+CANDIDATE_COMMANDS = ("start", "candidature", "pieces", "diplomes", "statut", "aide", "annuler")
+
+
+def make_bot(settings: Settings) -> Bot:
+    assert settings.bot_token, "AESH_BOT_TOKEN is required to run the bot"
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api, is_local=False))
+        if settings.telegram_api
+        else AiohttpSession()
+    )
+    session.middleware(RetryAfter())
+    return Bot(settings.bot_token, session=session, default=DefaultBotProperties())
+
+
+def make_dispatcher(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    *,
+    bot_username: str | None = None,
+    isolation: BaseEventIsolation | None = None,
+) -> Dispatcher:
+    from bot.handlers import candidate, common, fallback, forms, pieces
+
+    dp = Dispatcher(
+        storage=SqlStorage(sessionmaker),
+        # Updates of one chat run one at a time: a double tap cannot race itself.
+        events_isolation=isolation or SimpleEventIsolation(),
+        sessionmaker=sessionmaker,
+        settings=settings,
+        store=FileStore(settings.storage_dir),
+        bot_username=bot_username,
+    )
+    dp.update.outer_middleware(UnitOfWork(sessionmaker))
+    dp.update.outer_middleware(Caller())
+    # Commands first (they work in any state), then dialogs, then the catch-all.
+    routers = (common.router, candidate.router, pieces.router, forms.router, fallback.router)
+    for router in routers:
+        # Handler modules declare their routers at import, as aiogram's docs do; one process
+        # may build several dispatchers (tests, a restart of the sandbox's bot).
+        router._parent_router = None
+    dp.include_routers(*routers)
+    dp.errors.register(on_error)
+    return dp
+
+
+async def on_error(event: ErrorEvent, bot: Bot) -> bool:
+    """No exception text ever reaches a user: a domain refusal is said in French, anything
+    else gets a neutral sentence and goes to the log (type only, no personal data)."""
+    update = event.update
+    chat_id = None
+    if update.message is not None:
+        chat_id = update.message.chat.id
+    elif update.callback_query is not None and update.callback_query.message is not None:
+        chat_id = update.callback_query.message.chat.id
+        with contextlib.suppress(Exception):
+            await update.callback_query.answer()
+    if isinstance(event.exception, DomainError):
+        text = str(event.exception)
+    else:
+        log.error(
+            "update %s failed: %s",
+            update.update_id,
+            type(event.exception).__name__,
+            exc_info=(type(event.exception), event.exception, None),
+        )
+        text = t("bot.erreur_generale")
+    if chat_id is not None:
+        try:
+            await bot.send_message(chat_id, text)
+        except Exception:
+            log.warning("could not tell chat about failed update %s", update.update_id)
+    return True
+
+
+async def set_commands(bot: Bot) -> None:
+    await bot.set_my_commands(
+        [BotCommand(command=c, description=t(f"bot.commande_{c}")) for c in CANDIDATE_COMMANDS],
+        scope=BotCommandScopeDefault(),
+    )
+
+
+async def deliver_notifications(
+    bot: Bot, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, limit: int = 50
+) -> int:
+    """Send the chat messages core queued (renewal questions …); each is marked sent once."""
+    from sqlalchemy import select
+
+    from bot import keyboards
+    from core.models import BotNotification, Candidature
+    from core.models.base import utcnow
+    from core.rules.candidature import reply_deadline
+    from core.services import candidatures
+
+    sent = 0
+    async with sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(BotNotification)
+                .where(BotNotification.sent_at.is_(None))
+                .order_by(BotNotification.id)
+                .limit(limit)
+            )
+        ).all()
+        for n in rows:
+            if n.kind == "renewal_question":
+                cand = await session.get(Candidature, int(str(n.payload["candidature_id"])))
+                if cand is not None and cand.relance_le is not None:
+                    deadline = reply_deadline(cand.relance_le, settings.renewal_reply_days)
+                    try:
+                        await bot.send_message(
+                            n.telegram_id,
+                            t(
+                                "bot.renouvellement.question",
+                                reference=candidatures.reference(cand.id),
+                                type=candidatures.type_label(cand.type),
+                                date_limite=f"{deadline:%d/%m/%Y}",
+                            ),
+                            reply_markup=keyboards.renewal(cand.id),
+                        )
+                    except Exception:
+                        log.warning("notification %s not delivered", n.id)
+            n.sent_at = utcnow()
+            sent += 1
+            await session.commit()
+    return sent
+
+
+async def run_bot(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, stop: asyncio.Event
+) -> None:
+    bot = make_bot(settings)
+    me = await bot.get_me()
+    dp = make_dispatcher(sessionmaker, settings, bot_username=me.username)
+    await set_commands(bot)
+
+    async def notifications() -> None:
+        while not stop.is_set():
+            try:
+                await deliver_notifications(bot, sessionmaker, settings)
+            except Exception:
+                log.exception("notification round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=5)
+
+    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
+    notifier = asyncio.create_task(notifications())
+    await stop.wait()
+    await dp.stop_polling()
+    for task in (polling, notifier):
+        task.cancel()
+    await asyncio.gather(polling, notifier, return_exceptions=True)
+    await bot.session.close()
+
+
+def workflow_data(dp: Dispatcher) -> dict[str, Any]:
+    return dict(dp.workflow_data)
