@@ -273,21 +273,21 @@ async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aesh", description="aesh-bot : AESH, AGESH et candidatures")
+    p = argparse.ArgumentParser(prog="aesh", description=t("cli.description"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    db = sub.add_parser("db", help="base de données").add_subparsers(dest="db_cmd", required=True)
-    db.add_parser("upgrade", help="créer ou migrer la base").set_defaults(func=cmd_db_upgrade)
+    db = sub.add_parser("db", help=t("cli.aide_db")).add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help=t("cli.aide_db_upgrade")).set_defaults(func=cmd_db_upgrade)
 
     from core.services.imports import KINDS
 
-    imp = sub.add_parser("import", help="importer un fichier CSV")
+    imp = sub.add_parser("import", help=t("cli.aide_import"))
     imp.add_argument("kind", choices=KINDS)
     imp.add_argument("file")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(func=cmd_import)
 
-    rep = sub.add_parser("report", help="rapports AGESH").add_subparsers(
+    rep = sub.add_parser("report", help=t("cli.aide_report")).add_subparsers(
         dest="report", required=True
     )
     for name in ("coverage", "anomalies", "pial", "indicateurs", "cas-particuliers"):
@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument("--secteur", action="append", default=None)
         r.set_defaults(func=cmd_report)
 
-    par = sub.add_parser("param", help="paramètres du département").add_subparsers(
+    par = sub.add_parser("param", help=t("cli.aide_param")).add_subparsers(
         dest="param", required=True
     )
     ref = par.add_parser("reference")
@@ -316,14 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--departement", default=None)
         x.set_defaults(func=cmd_param)
 
-    pial = sub.add_parser("pial", help="PIAL").add_subparsers(dest="pial_cmd", required=True)
+    pial = sub.add_parser("pial", help=t("cli.aide_pial")).add_subparsers(dest="pial_cmd", required=True)
     auto = pial.add_parser("auto-affecter")
     auto.add_argument("--annee", type=_annee, default=None)
     auto.add_argument("--departement", default=None)
     auto.add_argument("--json", action="store_true")
     auto.set_defaults(func=cmd_pial_auto)
 
-    demo = sub.add_parser("demo-data", help="données synthétiques")
+    demo = sub.add_parser("demo-data", help=t("cli.aide_demo_data"))
     demo.add_argument("--scale", choices=("departement", "national"), default="departement")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--out", required=True)
@@ -331,15 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=cmd_demo_data)
 
-    load = sub.add_parser("demo-load", help="importer un dossier de CSV dans l'ordre")
+    load = sub.add_parser("demo-load", help=t("cli.aide_demo_load"))
     load.add_argument("--dir", required=True)
     load.add_argument("--if-empty", action="store_true")
     load.add_argument("--seed", type=int, default=1)
     load.set_defaults(func=cmd_demo_load)
 
-    from aesh.commands import candidatures, outbox
+    from aesh.commands import candidatures, outbox, run
 
-    for module in (candidatures, outbox):
+    for module in (candidatures, outbox, run):
         module.register(sub)
     return p
 
