@@ -337,9 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=1)
     load.set_defaults(func=cmd_demo_load)
 
-    from aesh.commands import candidatures, outbox, run
+    from aesh.commands import admin, candidatures, outbox, run
 
-    for module in (candidatures, outbox, run):
+    for module in (admin, candidatures, outbox, run):
         module.register(sub)
     return p
 

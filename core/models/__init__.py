@@ -10,6 +10,7 @@ from core.models.mailbox import ImapState, ProcessedMail
 from core.models.parametres import Cartouche, ParametreAnnee, ParametreDepartement
 from core.models.referentiel import CoordonnateurPial, Etablissement, Pial, Secteur
 from core.models.rh import Aesh, Affectation, Mission, NatureSupport
+from core.models.sessions import ServiceSession
 from core.models.users import Invitation, ServiceRole, ServiceUser
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "Scolarisation",
     "Secteur",
     "ServiceRole",
+    "ServiceSession",
     "ServiceUser",
 ]
