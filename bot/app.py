@@ -46,7 +46,16 @@ def make_dispatcher(
     bot_username: str | None = None,
     isolation: BaseEventIsolation | None = None,
 ) -> Dispatcher:
-    from bot.handlers import candidate, common, fallback, forms, pieces
+    from bot.handlers import (
+        candidate,
+        common,
+        fallback,
+        forms,
+        pieces,
+        service_actions,
+        service_auth,
+        service_reports,
+    )
 
     dp = Dispatcher(
         storage=SqlStorage(sessionmaker),
@@ -60,7 +69,14 @@ def make_dispatcher(
     dp.update.outer_middleware(UnitOfWork(sessionmaker))
     dp.update.outer_middleware(Caller())
     # Commands first (they work in any state), then dialogs, then the catch-all.
-    routers = (common.router, candidate.router, pieces.router, forms.router, fallback.router)
+    routers = (
+        common.router,
+        service_auth.router,
+        candidate.router,
+        pieces.router,
+        forms.router,
+        fallback.router,
+    )
     for router in routers:
         # Handler modules declare their routers at import, as aiogram's docs do; one process
         # may build several dispatchers (tests, a restart of the sandbox's bot).
