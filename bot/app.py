@@ -72,6 +72,8 @@ def make_dispatcher(
     routers = (
         common.router,
         service_auth.router,
+        service_reports.router,
+        service_actions.router,
         candidate.router,
         pieces.router,
         forms.router,
