@@ -462,6 +462,18 @@ class BotSimulator:
                 raise TimeoutError(f"callback query {query_id} was not answered in {timeout}s")
             await chat.changed.wait(remaining)
 
+    async def wait_handled(self, timeout: float = 5.0) -> None:
+        """Wait until the bot has confirmed (asked past) every update pushed so far. With
+        aiogram's `handle_as_tasks=False` that means handled, whatever the handler's pace:
+        no guess about how long a quiet spell must be."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        target = self._bot.pushed_up_to
+        while self._bot.confirmed_below <= target:
+            if loop.time() >= deadline:
+                raise TimeoutError(f"update {target} not handled within {timeout}s")
+            await asyncio.sleep(0.005)
+
     async def wait_idle(self, timeout: float = 5.0, *, quiet: float = 0.05) -> None:
         """Wait until the bot fetched every update and stopped calling the API — for
         actions the bot answers without a message (it only deletes, or does nothing)."""

@@ -358,6 +358,10 @@ class BotState:
         self.poll_generation = 0
         #: highest update_id handed out by getUpdates
         self.delivered_up_to = 0
+        # Highest update id pushed, and the offset the bot has confirmed: a bot that handles
+        # updates one at a time (aiogram's handle_as_tasks=False) confirms only handled ones.
+        self.pushed_up_to = 0
+        self.confirmed_below = 0
         self.commands: dict[tuple[str, int | None, int | None, str], list[Json]] = {}
         self.default_menu_button: Json | None = None
         self.texts: dict[tuple[str, str], str] = {}  # (kind, language) -> description/name
@@ -385,6 +389,7 @@ class BotState:
 
     def push_update(self, kind: str, payload: Json) -> Json:
         update = {"update_id": next(self._next_update_id), kind: payload}
+        self.pushed_up_to = update["update_id"]
         self.updates.append(update)
         self.updates_changed.notify()
         return update
@@ -392,6 +397,8 @@ class BotState:
     def confirm_updates(self, offset: int | None) -> None:
         if offset is None:
             return
+        if offset > 0:
+            self.confirmed_below = max(self.confirmed_below, offset)
         if offset < 0:
             # A negative offset keeps only the last -offset updates, forgetting the rest.
             self.updates = self.updates[offset:]

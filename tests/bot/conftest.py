@@ -61,7 +61,10 @@ async def start_bot(
     bot = Bot(server.sim.token, session=session, default=DefaultBotProperties())
     dp = make_dispatcher(sessionmaker, settings, bot_username=server.sim.username)
     await set_commands(bot)
-    task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    # One update at a time: the simulator then knows when an update has been handled.
+    task = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, polling_timeout=1, handle_as_tasks=False)
+    )
     return bot, dp, task
 
 
@@ -102,21 +105,25 @@ class Person:
         self.id = user_id
         self.sim.user(user_id, first_name)
 
+    async def answer(self) -> ChatMessage:
+        await self.sim.wait_handled(timeout=15)
+        return await self.sim.wait_for_bot(self.id, quiet=0.0)
+
     async def say(self, text: str) -> ChatMessage:
         self.sim.send_text(self.id, text)
-        return await self.sim.wait_for_bot(self.id)
+        return await self.answer()
 
     async def press(self, label: str) -> ChatMessage:
         self.sim.press(self.id, label)
-        return await self.sim.wait_for_bot(self.id)
+        return await self.answer()
 
     async def press_on(self, message_id: int, label: str) -> ChatMessage:
         self.sim.press(self.id, label, message_id=message_id)
-        return await self.sim.wait_for_bot(self.id)
+        return await self.answer()
 
     async def upload(self, content: bytes, name: str, mime: str = "application/pdf") -> ChatMessage:
         self.sim.send_document(self.id, content, name, mime)
-        return await self.sim.wait_for_bot(self.id)
+        return await self.answer()
 
     @property
     def last(self) -> ChatMessage:

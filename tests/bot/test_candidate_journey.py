@@ -143,7 +143,7 @@ async def test_disguised_and_oversized_files_are_refused(running: Running) -> No
     async with running.sessionmaker() as s:
         assert (await s.scalars(select(Piece))).all() == []
     running.sim.send_album(p.id, [(PDF, "a.pdf"), (PDF, "b.pdf")])
-    album = await running.sim.wait_for_bot(p.id)
+    album = await p.answer()
     assert "Un fichier à la fois" in (album.content or "")
 
 

@@ -31,7 +31,7 @@ async def test_double_tap_acts_once(running: Running) -> None:
     prompt = p.last
     running.sim.press(p.id, "Mme", message_id=prompt.id)
     running.sim.press(p.id, "Mme", message_id=prompt.id)
-    await running.sim.wait_idle()
+    await running.sim.wait_handled()
     asked = [
         m for m in running.sim.chat(p.id) if m.from_bot and "nom de famille" in (m.content or "")
     ]
