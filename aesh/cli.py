@@ -316,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("--departement", default=None)
         x.set_defaults(func=cmd_param)
 
-    pial = sub.add_parser("pial", help=t("cli.aide_pial")).add_subparsers(dest="pial_cmd", required=True)
+    pial = sub.add_parser("pial", help=t("cli.aide_pial")).add_subparsers(
+        dest="pial_cmd", required=True
+    )
     auto = pial.add_parser("auto-affecter")
     auto.add_argument("--annee", type=_annee, default=None)
     auto.add_argument("--departement", default=None)
@@ -337,9 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=1)
     load.set_defaults(func=cmd_demo_load)
 
-    from aesh.commands import admin, candidatures, outbox, run
+    from aesh.commands import admin, candidatures, documents, outbox, run
 
-    for module in (admin, candidatures, outbox, run):
+    for module in (admin, candidatures, documents, outbox, run):
         module.register(sub)
     return p
 

@@ -1,0 +1,512 @@
+"""Lays out the documents' line markup on A4 pages with fpdf2.
+
+The templates (`templates/pdf/*.j2`) carry every word; they render to one item per line:
+
+    [gauche] text / [droite] text   letterhead columns (consecutive lines form one header)
+    [lieu-date] text                a right-aligned line
+    # text                          the document title
+    [sous-titre] text               a centred line under it
+    ## text                         a section heading
+    label :: value                  a field; the value wraps under itself
+    l :: v || l :: v                two fields side by side
+    [encadre] text                  a framed notice
+    [note] text                     small grey text
+    [tableau] 3 2 2                 starts a table with these relative column widths
+    [entete] a | b | c              its header row (repeated after a page break)
+    [ligne] a | b | c               a row
+    [signature] a | b               signature columns, first line bold; a box to sign follows
+    [pied] text                     footer text of every page
+    ---                             a rule
+    (empty line)                    a small vertical space
+    anything else                   a paragraph
+
+Inside any text, `**bold**` and `__italic__` apply. Data put in a template must not carry `|`,
+`::`, those markers or line breaks: `markup_safe` makes any value so.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from fpdf import FPDF
+from fpdf.enums import Align
+from fpdf.fonts import TTFFont
+
+from core.documents.fonts import FAMILY, STYLES, FastFontsProducer, FontSet, font_set
+from core.texts import t
+
+Color = tuple[int, int, int]
+BLACK: Color = (0, 0, 0)
+BLUE: Color = (0, 0, 145)  # the French administration's blue
+GREY: Color = (85, 85, 85)
+LIGHT: Color = (200, 200, 200)
+FILL: Color = (236, 236, 246)
+
+TAGS = frozenset(
+    {
+        "gauche",
+        "droite",
+        "lieu-date",
+        "sous-titre",
+        "encadre",
+        "note",
+        "tableau",
+        "entete",
+        "ligne",
+        "signature",
+        "pied",
+    }
+)
+LINE = 4.7  # mm, body line height
+LABEL = 0.42  # share of half the page width given to a field's label
+SIGN_SPACE = 24.0  # mm left blank to sign in
+
+_MARKERS = re.compile(r"\*\*+|__+")
+
+
+def markup_safe(value: Any) -> str:
+    """A value as one markup-neutral line: no separators, no emphasis markers."""
+    text = " ".join(("" if value is None else str(value)).split())
+    text = text.replace("|", "/").replace("::", ":")
+    return _MARKERS.sub(lambda m: m[0][0], text)
+
+
+Run = tuple[str, str]  # (style, text)
+Line = list[Run]
+
+# Width of a word in font units, by style: the same labels and words recur in every document.
+# Safe to share because every `FontSet` of a process holds the same faces.
+_UNITS: dict[tuple[str, str], float] = {}
+_EMPHASIS = re.compile(r"(\*\*|__)")
+_WORDS = re.compile(r"[^ ]+| +")  # breaks at plain spaces only: no-break spaces hold
+
+
+@dataclass
+class _Table:
+    weights: list[float]
+    header: list[str] | None = None
+    rows: list[list[str]] = field(default_factory=list)
+
+
+class _Document(FPDF):
+    def __init__(self, fonts: FontSet, writer: _Writer) -> None:
+        super().__init__(orientation="P", unit="mm", format="A4")
+        self.font_set = fonts
+        if fonts.fast is None:
+            for style in STYLES:
+                fonts.attach(self, style)
+        self.writer = writer
+        self.footer_text = ""
+        self.set_margins(18, 13, 18)
+        # Page breaks are the writer's: it knows which blocks must stay whole.
+        self.set_auto_page_break(False, margin=17)
+        self.set_creator("aesh-bot")
+        self.set_lang("fr-FR")
+
+    def footer(self) -> None:
+        w = self.writer
+        y = self.h - 12
+        self.set_draw_color(*LIGHT)
+        self.line(self.l_margin, y - 1, self.w - self.r_margin, y - 1)
+        footer = w.wrap(self.footer_text, "", 7.5, self.epw * 0.8)[:1]
+        w.draw(footer, self.l_margin, y, 4, 7.5, GREY)
+        # A cell, not `text`: fpdf2 only replaces the page-count alias inside cells.
+        self.set_xy(self.l_margin + self.epw * 0.8, y)
+        self.face("", 7.5)
+        page = t("documents.page", n=self.page_no(), total=self.str_alias_nb_pages)
+        self.cell(self.epw * 0.2, 4, page, align=Align.R)
+
+    def face(self, style: str, size: float) -> None:
+        # A prepared face joins the document when first used: an unused one costs nothing.
+        if self.font_style != style or self.font_size_pt != size or self.font_family != FAMILY:
+            self.font_set.attach(self, style)
+            self.set_font(FAMILY, style, size)
+
+
+class _Writer:
+    """Lays the markup out with its own line breaking and `FPDF.text`.
+
+    fpdf2's `cell`/`multi_cell` re-measure each line character by character and would cost
+    a PV most of its time; widths here come straight from the faces' tables.
+    """
+
+    def __init__(self, fonts: FontSet) -> None:
+        self.fonts = fonts
+        self.pdf = _Document(fonts, self)
+        faces: dict[str, TTFFont] = dict(fonts.fast or {})
+        if not faces:
+            faces = {s: cast(TTFFont, self.pdf.fonts[FAMILY + s]) for s in STYLES}
+        self.widths = {style: faces[style].cw for style in STYLES}
+        self.pdf.add_page()
+        self.y = self.pdf.t_margin
+        self.left: list[str] = []
+        self.right: list[str] = []
+        self.table: _Table | None = None
+        self.signature: list[list[str]] = []
+        self.title: str | None = None
+
+    # --- text ---------------------------------------------------------------------------
+
+    def clean(self, text: str) -> str:
+        """NFC text the faces can print; a letter they lack loses its accent, else becomes ?."""
+        text = unicodedata.normalize("NFC", text.strip())
+        ok = self.fonts.codepoints
+        if text.isascii() or ok.issuperset(map(ord, text)):
+            return text
+        out = []
+        for c in text:
+            if ord(c) in ok:
+                out.append(c)
+                continue
+            base = [b for b in unicodedata.normalize("NFKD", c) if ord(b) in ok]
+            out.append("".join(b for b in base if not unicodedata.combining(b)) or "?")
+        return "".join(out)
+
+    def width(self, text: str, style: str, size: float) -> float:
+        key = (style, text)
+        units = _UNITS.get(key)
+        if units is None:
+            cw = self.widths[style]
+            units = sum(cw[ord(c)] for c in text)
+            if len(_UNITS) > 50_000:
+                _UNITS.clear()
+            _UNITS[key] = units
+        return units * size / 1000 / self.pdf.k
+
+    @staticmethod
+    def runs(text: str, base: str) -> list[Run]:
+        out: list[Run] = []
+        bold, italic = "B" in base, "I" in base
+        for part in _EMPHASIS.split(text):
+            if part == "**":
+                bold = not bold
+            elif part == "__":
+                italic = not italic
+            elif part:
+                out.append(("B" if bold else "I" if italic else "", part))
+        return out
+
+    def wrap(self, text: str, base: str, size: float, width: float) -> list[Line]:
+        """Greedy word wrap; a word wider than the line is cut where it must."""
+        lines: list[Line] = []
+        line: Line = []
+        used = 0.0
+        for style, part in self.runs(self.clean(text), base):
+            for word in _WORDS.findall(part):
+                if word[0] == " ":
+                    if line:
+                        line.append((style, " "))
+                        used += self.width(" ", style, size)
+                    continue
+                w = self.width(word, style, size)
+                if line and used + w > width:
+                    lines.append(line)
+                    line, used = [], 0.0
+                while w > width and len(word) > 1:
+                    cut = len(word) - 1
+                    while cut > 1 and self.width(word[:cut], style, size) > width:
+                        cut -= 1
+                    lines.append([(style, word[:cut])])
+                    word = word[cut:]
+                    w = self.width(word, style, size)
+                line.append((style, word))
+                used += w
+        lines.append(line)
+        return [self._merge(x) for x in lines]
+
+    @staticmethod
+    def _merge(line: Line) -> Line:
+        while line and line[-1][1] == " ":
+            line.pop()
+        out: Line = []
+        for style, text in line:
+            if out and out[-1][0] == style:
+                out[-1] = (style, out[-1][1] + text)
+            else:
+                out.append((style, text))
+        return out
+
+    def draw(
+        self,
+        lines: list[Line],
+        x: float,
+        top: float,
+        h: float,
+        size: float,
+        color: Color = BLACK,
+        width: float = 0,
+        align: Align = Align.L,
+    ) -> float:
+        """Draw wrapped lines from `top`; returns the y under the last one."""
+        pdf = self.pdf
+        pdf.set_text_color(*color)
+        # Same baseline as fpdf2's cells: half the line plus 0.3 of the font size.
+        drop = 0.5 * h + 0.3 * size / pdf.k
+        y = top
+        for line in lines:
+            start = x
+            if align in (Align.C, Align.R):
+                used = sum(self.width(text, style, size) for style, text in line)
+                start += (width - used) / (2 if align == Align.C else 1)
+            for style, text in line:
+                pdf.face(style, size)
+                pdf.text(start, y + drop, text)
+                start += self.width(text, style, size)
+            y += h
+        return y
+
+    def keep(self, height: float) -> None:
+        """Start a new page unless `height` mm still fit on this one."""
+        if self.y + height > self.pdf.page_break_trigger:
+            self.pdf.add_page()
+            self.y = self.pdf.t_margin
+
+    def flow(
+        self,
+        text: str,
+        size: float,
+        style: str = "",
+        color: Color = BLACK,
+        h: float = LINE,
+        align: Align = Align.L,
+    ) -> None:
+        """A paragraph across the page width, broken across pages if it must."""
+        pdf = self.pdf
+        for line in self.wrap(text, style, size, pdf.epw):
+            self.keep(h)
+            self.y = self.draw([line], pdf.l_margin, self.y, h, size, color, pdf.epw, align)
+
+    # --- blocks -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if self.left or self.right:
+            self.letterhead()
+        if self.table is not None:
+            self.draw_table(self.table)
+            self.table = None
+        if self.signature:
+            self.signatures()
+
+    def letterhead(self) -> None:
+        pdf = self.pdf
+        split = pdf.epw * 0.56
+        bottom = self.y
+        for lines, x, width in (
+            (self.left, pdf.l_margin, split - 6),
+            (self.right, pdf.l_margin + split, pdf.epw - split),
+        ):
+            y = self.y
+            for i, line in enumerate(lines):
+                if i == 0 and lines is self.left:
+                    y = self.draw(self.wrap(line, "B", 11, width), x, y, 5.2, 11, BLUE)
+                else:
+                    y = self.draw(self.wrap(line, "", 8.5, width), x, y, 3.9, 8.5, GREY)
+            bottom = max(bottom, y)
+        self.y = bottom + 5
+        self.left, self.right = [], []
+
+    def title_line(self, text: str) -> None:
+        self.title = self.title or self.clean(text).replace("**", "")
+        self.flow(text, 15, "B", BLUE, 7, Align.C)
+        self.y += 0.5
+
+    def heading(self, text: str) -> None:
+        pdf = self.pdf
+        self.keep(20)
+        self.y += 2
+        self.flow(text, 11, "B", BLUE, 5.6)
+        pdf.set_draw_color(*BLUE)
+        pdf.set_line_width(0.3)
+        pdf.line(pdf.l_margin, self.y, pdf.w - pdf.r_margin, self.y)
+        pdf.set_line_width(0.2)
+        self.y += 1.2
+
+    def fields(self, line: str) -> None:
+        pdf = self.pdf
+        parts = [p.partition(" :: ") for p in line.split(" || ")]
+        width = pdf.epw / len(parts)
+        label_w = pdf.epw / 2 * LABEL
+        laid = [
+            (self.wrap(label, "", 9, label_w - 1), self.wrap(value, "", 9.5, width - label_w - 2))
+            for label, _, value in parts
+        ]
+        self.keep(max(max(len(a), len(b)) for a, b in laid) * LINE)
+        bottom = self.y
+        for i, (label, value) in enumerate(laid):
+            x = pdf.l_margin + i * width
+            bottom = max(
+                bottom,
+                self.draw(label, x, self.y, LINE, 9, GREY),
+                self.draw(value, x + label_w, self.y, LINE, 9.5),
+            )
+        self.y = bottom + 0.4
+
+    def framed(self, text: str) -> None:
+        pdf = self.pdf
+        pad = 2.5
+        lines = self.wrap(text, "", 9.5, pdf.epw - 2 * pad)
+        height = len(lines) * LINE + 2.6
+        self.keep(height + 1.5)
+        self.y += 0.5
+        pdf.set_fill_color(*FILL)
+        pdf.set_draw_color(*BLUE)
+        pdf.rect(pdf.l_margin, self.y, pdf.epw, height, style="DF")
+        self.draw(lines, pdf.l_margin + pad, self.y + 1.3, LINE, 9.5)
+        self.y += height + 1
+
+    def rule(self) -> None:
+        pdf = self.pdf
+        self.y += 1.5
+        pdf.set_draw_color(*LIGHT)
+        pdf.line(pdf.l_margin, self.y, pdf.w - pdf.r_margin, self.y)
+        self.y += 2
+
+    def _row(self, table: _Table, cells: list[str], header: bool) -> None:
+        pdf = self.pdf
+        h = 4.4
+        size, style = (8.5, "B") if header else (9.0, "")
+        total = sum(table.weights) or 1.0
+        laid = []
+        for i, weight in enumerate(table.weights):
+            width = pdf.epw * weight / total
+            laid.append(
+                (width, self.wrap(cells[i] if i < len(cells) else "", style, size, width - 2))
+            )
+        height = max(len(lines) for _, lines in laid) * h + 1.6
+        if self.y + height > pdf.page_break_trigger:
+            pdf.add_page()
+            self.y = pdf.t_margin
+            if table.header is not None and not header:
+                self._row(table, table.header, header=True)
+        x = pdf.l_margin
+        pdf.set_draw_color(*LIGHT)
+        pdf.set_fill_color(*FILL)
+        for width, lines in laid:
+            pdf.rect(x, self.y, width, height, style="DF" if header else "D")
+            self.draw(lines, x + 1, self.y + 0.8, h, size)
+            x += width
+        self.y += height
+
+    def draw_table(self, table: _Table) -> None:
+        self.keep(14)
+        if table.header is not None:
+            self._row(table, table.header, header=True)
+        for row in table.rows:
+            self._row(table, row, header=False)
+        self.y += 1.5
+
+    def signatures(self) -> None:
+        pdf = self.pdf
+        columns = max(len(line) for line in self.signature)
+        width = pdf.epw / columns
+        laid = [
+            [
+                self.wrap(
+                    row[c] if c < len(row) else "",
+                    "B" if i == 0 else "",
+                    9.5 if i == 0 else 8.5,
+                    width - 8,
+                )
+                for i, row in enumerate(self.signature)
+            ]
+            for c in range(columns)
+        ]
+        text_h = max(sum(len(x) for x in column) for column in laid) * LINE
+        self.keep(text_h + SIGN_SPACE + 4)
+        self.y += 2
+        for c, column in enumerate(laid):
+            x = pdf.l_margin + c * width
+            y = self.y
+            for i, lines in enumerate(column):
+                size = 9.5 if i == 0 else 8.5
+                y = self.draw(lines, x, y, LINE, size, BLACK if i == 0 else GREY)
+            pdf.set_draw_color(*LIGHT)
+            pdf.rect(x, self.y + text_h + 1, width - 8, SIGN_SPACE)
+        self.y += text_h + 1 + SIGN_SPACE + 3
+        self.signature = []
+
+    # --- the markup -----------------------------------------------------------------------
+
+    def line(self, raw: str) -> None:
+        line = raw.rstrip()
+        tag, rest = "", line
+        if line.startswith("[") and "]" in line:
+            head, _, tail = line[1:].partition("]")
+            if head in TAGS:
+                tag, rest = head, tail.strip()
+        if tag in ("gauche", "droite"):
+            if self.table is not None or self.signature:
+                self.flush()
+            (self.left if tag == "gauche" else self.right).append(rest)
+            return
+        if tag in ("entete", "ligne") and self.table is not None:
+            cells = [c.strip() for c in rest.split("|")]
+            if tag == "entete":
+                self.table.header = cells
+            else:
+                self.table.rows.append(cells)
+            return
+        if tag == "signature":
+            if self.table is not None or self.left or self.right:
+                self.flush()
+            self.signature.append([c.strip() for c in rest.split("|")])
+            return
+        self.flush()
+        if tag == "tableau":
+            self.table = _Table([float(w) for w in rest.split()])
+        elif tag == "lieu-date":
+            self.flow(rest, 10, align=Align.R)
+            self.y += 1
+        elif tag == "sous-titre":
+            self.flow(rest, 9.5, "", GREY, align=Align.C)
+            self.y += 2
+        elif tag == "encadre":
+            self.framed(rest)
+        elif tag == "note":
+            self.flow(rest, 8, "", GREY, 3.8)
+        elif tag == "pied":
+            self.pdf.footer_text = rest
+        elif line.startswith("## "):
+            self.heading(line[3:])
+        elif line.startswith("# "):
+            self.title_line(line[2:])
+        elif line.strip() == "---":
+            self.rule()
+        elif " :: " in line:
+            self.fields(line)
+        elif not line.strip():
+            self.y += 1.5
+        else:
+            self.flow(line, 9.5)
+
+    def finish(self) -> bytes:
+        self.flush()
+        if self.title:
+            self.pdf.set_title(self.title)
+        if self.fonts.fast is None:
+            return bytes(self.pdf.output())
+        return bytes(self.pdf.output(output_producer_class=FastFontsProducer))
+
+
+def _render(markup: str, fonts: FontSet) -> bytes:
+    writer = _Writer(fonts)
+    for line in markup.splitlines():
+        writer.line(line)
+    return writer.finish()
+
+
+def render(markup: str) -> bytes:
+    """The PDF of a markup text (see the module docstring)."""
+    fonts = font_set()
+    if fonts.fast is None:
+        return _render(markup, fonts)
+    try:
+        return _render(markup, fonts)
+    except Exception as err:
+        # fpdf2's own path tells whether the prepared faces or the markup are at fault.
+        document = _render(markup, FontSet(fonts.files, None, fonts.codepoints))
+        fonts.disable_fast_path(err)
+        return document
