@@ -23,6 +23,8 @@ def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         undefined=StrictUndefined,
+        # Templates ship with the code: no need to stat every file at every render.
+        auto_reload=False,
         keep_trailing_newline=True,
         autoescape=False,
         trim_blocks=True,

@@ -107,12 +107,13 @@ async def register(
     telegram_id: int | None = None,
 ) -> Candidat:
     """Create (or refresh, while unvalidated) an account and mail its validation link/code."""
-    existing = await session.scalar(select(Candidat).where(Candidat.email == reg.email))
+    email = reg.email.strip().lower()  # addresses are compared lower-cased everywhere
+    existing = await session.scalar(select(Candidat).where(Candidat.email == email))
     if existing is not None and existing.valide_le is not None:
         raise InvalidInput("candidats.email_deja_valide")
     c = existing or Candidat()
     c.civilite, c.nom, c.prenom = reg.civilite, reg.nom, reg.prenom
-    c.date_naissance, c.email, c.telephone = reg.date_naissance, reg.email, reg.telephone
+    c.date_naissance, c.email, c.telephone = reg.date_naissance, email, reg.telephone
     c.commune, c.code_postal = reg.commune, reg.code_postal
     from core.rules.candidate_fields import departement_of_postcode
 
@@ -481,23 +482,20 @@ async def status_lines(session: AsyncSession, candidat: Candidat) -> list[Status
 # --- erasure ------------------------------------------------------------------------------
 
 
-async def _forget_files(session: AsyncSession, store: FileStore, digests: set[str]) -> None:
-    """Delete files no longer referenced by any piece or diploma (content is shared by hash)."""
+async def _forget_files_after_commit(
+    session: AsyncSession, store: FileStore, digests: set[str]
+) -> None:
+    """Delete the files no longer referenced by any piece or diploma (content is shared by
+    hash) once the transaction commits: a rollback must not leave rows pointing at nothing."""
+    unused = []
     for digest in digests:
-        used = (
-            await session.scalar(
-                select(func.count()).select_from(Piece).where(Piece.sha256 == digest)
-            )
-            or 0
-        )
-        used += (
-            await session.scalar(
-                select(func.count()).select_from(Diplome).where(Diplome.copie_sha256 == digest)
-            )
-            or 0
-        )
+        pieces = select(func.count()).select_from(Piece).where(Piece.sha256 == digest)
+        copies = select(func.count()).select_from(Diplome).where(Diplome.copie_sha256 == digest)
+        used = (await session.scalar(pieces) or 0) + (await session.scalar(copies) or 0)
         if not used:
-            store.delete(digest)
+            unused.append(digest)
+    if unused:
+        store.delete_after_commit(session, unused)
 
 
 async def erase(
@@ -549,7 +547,7 @@ async def erase(
             ):
                 setattr(candidat, attr, None)
     await session.flush()
-    await _forget_files(session, store, digests)
+    await _forget_files_after_commit(session, store, digests)
 
 
 # --- renewal ------------------------------------------------------------------------------

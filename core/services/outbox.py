@@ -79,6 +79,7 @@ async def enqueue(session: AsyncSession, settings: Settings, draft: MailDraft) -
         headers=draft.headers or None,
         candidature_id=draft.candidature_id,
     )
+    # No flush: a sweep queues thousands of mails; they go in with the caller's next flush
+    # or commit, in the same transaction as the change.
     session.add(row)
-    await session.flush()
     return row

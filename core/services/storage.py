@@ -7,6 +7,10 @@ import os
 import tempfile
 from pathlib import Path
 
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
 
 class FileStore:
     def __init__(self, root: Path) -> None:
@@ -41,3 +45,19 @@ class FileStore:
 
     def delete(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
+
+    def delete_after_commit(self, session: AsyncSession, digests: list[str]) -> None:
+        """Erase files when (and only if) the session's transaction commits."""
+        pending: list[str] = session.sync_session.info.setdefault("files_to_delete", [])
+        pending.extend(digests)
+        if not session.sync_session.info.get("files_hook"):
+            session.sync_session.info["files_hook"] = True
+
+            @event.listens_for(session.sync_session, "after_commit")
+            def _erase(sync_session: Session) -> None:
+                for digest in sync_session.info.pop("files_to_delete", []):
+                    self.delete(digest)
+
+            @event.listens_for(session.sync_session, "after_rollback")
+            def _keep(sync_session: Session) -> None:
+                sync_session.info.pop("files_to_delete", None)

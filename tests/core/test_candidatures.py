@@ -214,6 +214,8 @@ async def test_unclear_gets_one_clarification_and_no_answer_deletes(
         assert any(f.is_file() for f in files)
         rep = await svc.renewal_sweep(s, settings, store, date(2026, 8, 10))
         assert rep.deleted == [cand.id]
+        assert any(f.is_file() for f in settings.storage_dir.rglob("*"))  # until commit
+        await s.commit()
         assert cand.statut == "supprimee" and cand.candidat_id is None and cand.reponses is None
         assert [m.kind for m in await mails(s)][-1] == "deletion_notice"
         assert not any(f.is_file() for f in settings.storage_dir.rglob("*"))
