@@ -182,10 +182,15 @@ async def run_bot(
         while not stop.is_set():
             try:
                 await deliver_notifications(bot, sessionmaker, settings)
+                await push_journal(bot, sessionmaker)
+                await delete_expired_messages(bot, sessionmaker)
             except Exception:
                 log.exception("notification round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=5)
+
+    from bot.handlers.service_reports import delete_expired_messages
+    from bot.journal import push_journal
 
     polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
     notifier = asyncio.create_task(notifications())

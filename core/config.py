@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     mail_from: str = "aesh@localhost"
     renewal_reply_days: int = Field(default=30, ge=1)
+    # Bot messages carrying student data are deleted after this many hours (Telegram lets a
+    # bot delete its messages for 48 h).
+    chat_retention_hours: float = Field(default=24, gt=0, le=47)
 
     def require_secret_key(self) -> str:
         if not self.secret_key:

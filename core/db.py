@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # aiosqlite logs every statement with its parameters at DEBUG: students' names included.
+    sqlite_log = logging.getLogger("aiosqlite")
+    if sqlite_log.getEffectiveLevel() < logging.INFO:
+        sqlite_log.setLevel(logging.INFO)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database

@@ -33,6 +33,9 @@ router = Router(name="service_auth")
 SERVICE_COMMANDS: dict[str, tuple[str, ...]] = {
     "gestionnaire": (
         "couverture",
+        "accompagner",
+        "accompagnement",
+        "affecter",
         "anomalies",
         "cas",
         "pial",
@@ -49,6 +52,7 @@ SERVICE_COMMANDS: dict[str, tuple[str, ...]] = {
     ),
     "superviseur": (
         "couverture",
+        "accompagnement",
         "anomalies",
         "cas",
         "pial",
@@ -65,6 +69,8 @@ SERVICE_COMMANDS: dict[str, tuple[str, ...]] = {
     ),
     "coordonnateur": (
         "couverture",
+        "accompagner",
+        "accompagnement",
         "anomalies",
         "cas",
         "pial",
