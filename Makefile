@@ -17,11 +17,18 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# Creates the database, loads the demo department when it is empty, prints its coverage.
+PORT ?= 8080
+HOST ?= 127.0.0.1
+
+# Without AESH_BOT_TOKEN (environment or .env): the local sandbox on http://$(HOST):$(PORT)
+# (database, demo department, real bot on the project's Bot API server, mail agent, web page);
+# with it: production (aesh run).
 run: $(STAMP)
-	$(BIN)/aesh db upgrade
-	$(BIN)/aesh demo-load --if-empty --dir $(DEMO)
-	$(BIN)/aesh report coverage
+	@if $(BIN)/python -c 'import sys; from core.config import Settings; sys.exit(0 if Settings().bot_token else 1)'; then \
+		exec $(BIN)/aesh run; \
+	else \
+		exec $(BIN)/aesh sandbox --port $(PORT) --host $(HOST); \
+	fi
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -339,9 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seed", type=int, default=1)
     load.set_defaults(func=cmd_demo_load)
 
-    from aesh.commands import admin, candidatures, documents, mail, outbox, run
+    from aesh.commands import admin, candidatures, documents, mail, outbox, run, sandbox
 
-    for module in (admin, candidatures, documents, mail, outbox, run):
+    for module in (admin, candidatures, documents, mail, outbox, run, sandbox):
         module.register(sub)
     return p
 

@@ -1,0 +1,3 @@
+from aesh.commands.sandbox import main
+
+raise SystemExit(main())
