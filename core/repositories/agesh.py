@@ -1,17 +1,26 @@
 """Loading the columns the AGESH rules need, scoped to a perimeter, as plain records.
 
 Hot paths select columns (never ORM objects) and share one filter subquery so that the
-database, not Python, narrows the rows to the caller's perimeter.
+database, not Python, narrows the rows to the caller's perimeter. The coverage, anomalies
+and PIAL reports read up to a few hundred thousand rows per table: they take dates as the
+driver gives them and turn them into day ordinals once per distinct value, and build the
+lean tuples of `core.rules.records` in the same pass that groups them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from datetime import date
+from typing import Any, NamedTuple, TypeAlias
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, String, and_, exists, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from core.dates import SchoolYear
 from core.models import (
@@ -27,13 +36,14 @@ from core.models import (
     Scolarisation,
 )
 from core.perimeter import Perimeter
+from core.rules import anomalies as anomaly_rules
 from core.rules.records import (
-    AccRec,
-    AffectationRec,
+    FAR,
+    AnomalyAccRow,
     DecisionRec,
-    EleveRec,
-    MissionRec,
-    ScolRec,
+    DecisionRow,
+    MissionSpanRow,
+    Span,
 )
 
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -46,34 +56,73 @@ DECISION_COLS = (
     Decision.debut,
     Decision.fin,
 )
-SCOL_COLS = (Scolarisation.eleve_id, Scolarisation.rne, Scolarisation.debut, Scolarisation.fin)
-ACC_COLS = (
-    Accompagnement.id,
-    Accompagnement.mission_id,
-    Accompagnement.rne,
-    Accompagnement.debut,
-    Accompagnement.fin,
-    Accompagnement.heures,
-    Accompagnement.maintien,
-    Accompagnement.previsionnel,
-)
-MISSION_COLS = (
-    Mission.id,
-    Mission.aesh_id,
-    Mission.nature,
-    Mission.debut,
-    Mission.fin,
-    Mission.heures,
-    Mission.actif,
-    Aesh.actif,
-    Mission.previsionnel,
-    Mission.contrat,
-)
 
 
 async def _fetch(session: AsyncSession, q: AnySelect) -> list[Any]:
-    """Rows as plain tuples; typed loosely because each caller builds its own record."""
-    return list((await session.execute(q)).all())
+    """Rows as plain tuples; typed loosely because each caller builds its own record.
+
+    Runs on the session's Core connection: these are column selects, and the ORM result
+    layer would only add per-row overhead on reports that read hundreds of thousands.
+    """
+    conn = await session.connection()
+    return list((await conn.execute(q)).all())
+
+
+def raw(column: Any) -> ColumnElement[Any]:
+    """A date column as the driver returns it, skipping SQLAlchemy's per-value conversion.
+
+    The SQL is unchanged (no CAST): SQLite gives the stored ISO text, PostgreSQL a `date`;
+    `DayOrdinals` turns either into a day ordinal.
+    """
+    return type_coerce(column, String())
+
+
+class DayOrdinals(dict[Any, int]):
+    """Day ordinal of a raw date value (ISO text or `date`); `None`, an open end, is FAR.
+
+    A few thousand distinct dates stand behind the million date values of a national
+    report, so each is parsed once and every other value costs one dict lookup.
+    """
+
+    def __init__(self) -> None:
+        super().__init__({None: FAR})
+
+    def __missing__(self, value: str | date) -> int:
+        d = date.fromisoformat(value) if isinstance(value, str) else value
+        self[value] = o = d.toordinal()
+        return o
+
+
+class unindexed(FunctionElement[Any]):
+    """`column`, in a condition the database should not serve from an index.
+
+    SQLite has no statistics on value ranges and always serves `debut <= <end of year>`
+    from `ix_decisions_period`, although for the current year nearly every row matches:
+    it then reads the table in index order, twice as slow as scanning it. On SQLite this
+    renders `+column` (the documented way to keep a term off an index); elsewhere, where
+    the planner weighs the range itself, the plain column.
+    """
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+def _everything(p: Perimeter) -> bool:
+    return p.departement is None and p.secteurs is None and p.pial_rne is None
 
 
 def _eleve_filter(p: Perimeter) -> list[Any]:
@@ -112,7 +161,7 @@ def _scoped(q: AnySelect, p: Perimeter, year: SchoolYear | None) -> AnySelect:
     if cond:
         q = q.join(Eleve, Eleve.id == Decision.eleve_id).where(*cond)
     if year is not None:
-        q = q.where(Decision.debut <= year.fin, Decision.fin >= year.debut)
+        q = q.where(unindexed(Decision.debut) <= year.fin, Decision.fin >= year.debut)
     if p.pial_rne is not None:
         q = q.where(_pial_filter(p, year))
     return q
@@ -129,18 +178,6 @@ def _students_query(p: Perimeter, year: SchoolYear | None) -> AnySelect:
     return _scoped(select(Decision.eleve_id), p, year)
 
 
-async def scolarisations_by_eleve(
-    session: AsyncSession, p: Perimeter, year: SchoolYear | None
-) -> dict[str, list[ScolRec]]:
-    q = select(*SCOL_COLS)
-    if p.departement is not None or p.secteurs is not None or p.pial_rne is not None:
-        q = q.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
-    out: dict[str, list[ScolRec]] = defaultdict(list)
-    for r in await _fetch(session, q):
-        out[r[0]].append(ScolRec(*r))
-    return out
-
-
 async def decisions_of_students(
     session: AsyncSession, p: Perimeter, year: SchoolYear | None
 ) -> dict[str, list[DecisionRec]]:
@@ -154,21 +191,6 @@ async def decisions_of_students(
     return out
 
 
-async def accompaniments_by_decision(
-    session: AsyncSession, p: Perimeter, year: SchoolYear | None
-) -> dict[str, list[AccRec]]:
-    """Accompaniments (any period) of the decisions in scope, keyed by decision."""
-    q = select(AccompagnementDecision.decision_id, *ACC_COLS).join(
-        Accompagnement, Accompagnement.id == AccompagnementDecision.accompagnement_id
-    )
-    if p.departement is not None or p.secteurs is not None or p.pial_rne is not None or year:
-        q = q.where(AccompagnementDecision.decision_id.in_(decision_ids_query(p, year)))
-    out: dict[str, list[AccRec]] = defaultdict(list)
-    for r in await _fetch(session, q):
-        out[r[0]].append(AccRec(*r[1:]))
-    return out
-
-
 async def accompanied_decision_ids(session: AsyncSession, p: Perimeter) -> set[str]:
     q = select(AccompagnementDecision.decision_id).distinct()
     if p.departement is not None or p.secteurs is not None or p.pial_rne is not None:
@@ -176,19 +198,83 @@ async def accompanied_decision_ids(session: AsyncSession, p: Perimeter) -> set[s
     return set((await session.scalars(q)).all())
 
 
-async def previsionnel_mission_ids(
-    session: AsyncSession, mission_ids: Sequence[str] | None
-) -> frozenset[str]:
-    q = select(Mission.id).where(Mission.previsionnel.is_(True))
-    return frozenset((await session.scalars(q)).all())
+# --- lean rows of the coverage, anomalies and PIAL reports ------------------------------
+
+
+async def decision_rows(
+    session: AsyncSession, p: Perimeter, year: SchoolYear, days: DayOrdinals
+) -> list[DecisionRow]:
+    """The decisions of the perimeter whose period intersects the year."""
+    q = select(
+        Decision.id,
+        Decision.eleve_id,
+        Decision.type,
+        Decision.heures,
+        raw(Decision.debut),
+        raw(Decision.fin),
+    )
+    return [
+        (i, e, t, h, days[a], days[b])
+        for i, e, t, h, a, b in await _fetch(session, _scoped(q, p, year))
+    ]
+
+
+class CoverageData(NamedTuple):
+    decisions: list[DecisionRow]
+    scols_by_eleve: dict[str, list[Span]]
+    # decision id → (ids of all its accompaniments, (debut, fin, heures) of the non-maintien)
+    accs_by_decision: dict[str, tuple[list[str], list[tuple[int, int, float]]]]
+
+
+async def coverage_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -> CoverageData:
+    """Decisions of the perimeter and year, their students' scolarisations and their
+    accompaniments (any period), with only the columns coverage reads."""
+    days = DayOrdinals()
+    decisions = await decision_rows(session, p, year, days)
+
+    q_scol = select(Scolarisation.eleve_id, raw(Scolarisation.debut), raw(Scolarisation.fin))
+    if not _everything(p):
+        q_scol = q_scol.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
+    scols: dict[str, list[Span]] = {}
+    for e, a, b in await _fetch(session, q_scol):
+        span = (days[a], days[b])
+        got = scols.get(e)
+        if got is None:
+            scols[e] = [span]
+        else:
+            got.append(span)
+
+    q_acc = select(
+        AccompagnementDecision.decision_id,
+        Accompagnement.id,
+        raw(Accompagnement.debut),
+        raw(Accompagnement.fin),
+        Accompagnement.heures,
+        Accompagnement.maintien,
+    ).join(Accompagnement, Accompagnement.id == AccompagnementDecision.accompagnement_id)
+    if not _everything(p):
+        q_acc = q_acc.where(AccompagnementDecision.decision_id.in_(decision_ids_query(p, year)))
+    # Nationally every link: filtering on the decision's year would search each link's
+    # decision only to drop the links of other years' decisions, which are grouped below
+    # but never looked up.
+    accs: dict[str, tuple[list[str], list[tuple[int, int, float]]]] = {}
+    for d, i, a, b, h, m in await _fetch(session, q_acc):
+        entry = accs.get(d)
+        if entry is None:
+            accs[d] = entry = ([], [])
+        entry[0].append(i)
+        if not m:  # a maintien accompaniment never provides (domain 3.5)
+            entry[1].append((days[a], days[b], h))
+    return CoverageData(decisions, scols, accs)
 
 
 # --- anomalies -------------------------------------------------------------------------
 
 
-def _acc_in_scope(p: Perimeter, year: SchoolYear) -> AnySelect:
-    """Accompaniments of the year linked to at least one decision of the perimeter."""
-    q = select(*ACC_COLS).where(Accompagnement.debut <= year.fin, Accompagnement.fin >= year.debut)
+def _acc_scope(p: Perimeter, year: SchoolYear, acc: Any = Accompagnement) -> list[Any]:
+    """Accompaniments (`acc`: the entity or an alias) of the year linked to at least one
+    decision of the perimeter."""
+    cond: list[Any] = [acc.debut <= year.fin, acc.fin >= year.debut]
     if p.departement is not None or p.secteurs is not None:
         linked = (
             select(AccompagnementDecision.accompagnement_id)
@@ -196,68 +282,144 @@ def _acc_in_scope(p: Perimeter, year: SchoolYear) -> AnySelect:
             .join(Eleve, Eleve.id == Decision.eleve_id)
             .where(*_eleve_filter(p))
         )
-        q = q.where(Accompagnement.id.in_(linked))
+        cond.append(acc.id.in_(linked))
     if p.pial_rne is not None:
-        q = q.where(
-            Accompagnement.rne.in_(
-                select(Etablissement.rne).where(Etablissement.pial_rne == p.pial_rne)
-            )
+        cond.append(
+            acc.rne.in_(select(Etablissement.rne).where(Etablissement.pial_rne == p.pial_rne))
         )
-    return q
+    return cond
 
 
-class AnomalyData:
-    def __init__(self) -> None:
-        self.accs: list[AccRec] = []
-        self.acc_decisions: dict[str, list[str]] = defaultdict(list)
-        self.decisions: dict[str, DecisionRec] = {}
-        self.missions: dict[str, MissionRec] = {}
-        self.scols_by_eleve: dict[str, list[ScolRec]] = defaultdict(list)
-        self.eleves: dict[str, EleveRec] = {}
-        self.accs_by_mission: dict[str, list[AccRec]] = defaultdict(list)
+class AnomalyData(NamedTuple):
+    """The arguments of `anomalies.check`, in its order."""
+
+    accs_by_mission: dict[str, list[AnomalyAccRow]]
+    other_accs_by_mission: dict[str, list[tuple[str, int, int, float]]]
+    missions: dict[str, MissionSpanRow]
+    inactive_aesh: set[str]
+    closed_dossiers: dict[str, str]
 
 
 async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -> AnomalyData:
-    data = AnomalyData()
-    scope = _acc_in_scope(p, year)
-    data.accs = [AccRec(*r) for r in await _fetch(session, scope)]
-    scoped = p.departement is not None or p.secteurs is not None or p.pial_rne is not None
-    acc_ids = scope.with_only_columns(Accompagnement.id)
-    mission_ids = scope.with_only_columns(Accompagnement.mission_id)
+    """The accompaniments of the perimeter and year with their decisions, and what their
+    checks compare them with (domain 3.8)."""
+    days = DayOrdinals()
+    scope = _acc_scope(p, year)
+    everything = _everything(p)
+    inner = aliased(Accompagnement)
+    in_scope = select(inner.id).where(*_acc_scope(p, year, inner))
+    scope_missions = select(inner.mission_id).where(*_acc_scope(p, year, inner))
 
-    q_links = select(AccompagnementDecision.accompagnement_id, AccompagnementDecision.decision_id)
-    q_dec = select(*DECISION_COLS)
-    dec_ids = select(AccompagnementDecision.decision_id).where(
-        AccompagnementDecision.accompagnement_id.in_(acc_ids)
+    # One row per (accompaniment, decision, scolarisation of the decision's student in the
+    # accompaniment's établissement), by accompaniment then decision: the rows of one
+    # accompaniment come together and name its decisions in a stable order. Joining the
+    # scolarisations here (through the unique (eleve_id, rne, debut) index) costs less than
+    # reading and grouping them all for type 4.
+    q_accs = (
+        select(
+            Accompagnement.id,
+            Accompagnement.mission_id,
+            Accompagnement.rne,
+            raw(Accompagnement.debut),
+            raw(Accompagnement.fin),
+            Accompagnement.heures,
+            Accompagnement.maintien,
+            Decision.id,
+            Decision.eleve_id,
+            raw(Decision.debut),
+            raw(Decision.fin),
+            raw(Scolarisation.debut),
+            raw(Scolarisation.fin),
+        )
+        .select_from(Accompagnement)
+        .outerjoin(
+            AccompagnementDecision,
+            AccompagnementDecision.accompagnement_id == Accompagnement.id,
+        )
+        .outerjoin(Decision, Decision.id == AccompagnementDecision.decision_id)
+        .outerjoin(
+            Scolarisation,
+            and_(
+                Scolarisation.eleve_id == Decision.eleve_id,
+                Scolarisation.rne == Accompagnement.rne,
+            ),
+        )
+        .where(*scope)
+        .order_by(Accompagnement.id, AccompagnementDecision.decision_id)
     )
-    q_dec = q_dec.where(Decision.id.in_(dec_ids))
-    if scoped:
-        q_links = q_links.where(AccompagnementDecision.accompagnement_id.in_(acc_ids))
-    for a, d in await _fetch(session, q_links):
-        data.acc_decisions[a].append(d)
-    for r in await _fetch(session, q_dec):
-        data.decisions[r[0]] = DecisionRec(*r)
+    by_mission: dict[str, list[AnomalyAccRow]] = {}
+    current = current_decision = None
+    decs: list[tuple[str, str, int, int, list[Span]]] = []
+    spans: list[Span] = []
+    for aid, mid, rne, a, b, h, maintien, did, eid, da, db, sa, sb in await _fetch(session, q_accs):
+        if aid != current:
+            current = aid
+            current_decision = None
+            decs = []
+            acc = (aid, mid, rne, days[a], days[b], h, maintien, decs)
+            group = by_mission.get(mid)
+            if group is None:
+                by_mission[mid] = [acc]
+            else:
+                group.append(acc)
+        if did is not None and did != current_decision:
+            current_decision = did
+            spans = []
+            decs.append((did, eid, days[da], days[db], spans))
+        if sa is not None:
+            spans.append((days[sa], days[sb]))
 
-    eleve_ids = select(Decision.eleve_id).where(Decision.id.in_(dec_ids))
-    for r in await _fetch(session, select(*SCOL_COLS).where(Scolarisation.eleve_id.in_(eleve_ids))):
-        data.scols_by_eleve[r[0]].append(ScolRec(*r))
-    for r in await _fetch(session,
-        select(Eleve.id, Eleve.dossier_etat).where(Eleve.id.in_(eleve_ids))
-    ):
-        data.eleves[r[0]] = EleveRec(*r)
+    # Type 6 compares with every accompaniment of the mission, whatever its period.
+    q_other = select(
+        Accompagnement.mission_id,
+        Accompagnement.id,
+        raw(Accompagnement.debut),
+        raw(Accompagnement.fin),
+        Accompagnement.heures,
+    ).where(or_(Accompagnement.debut > year.fin, Accompagnement.fin < year.debut))
+    if everything:
+        # Tested only on the rows of other periods, usually few; `IN` would first list
+        # the missions of every accompaniment of the year.
+        same_mission = inner.mission_id == Accompagnement.mission_id
+        q_other = q_other.where(exists().where(same_mission, *_acc_scope(p, year, inner)))
+    else:
+        q_other = q_other.where(Accompagnement.mission_id.in_(scope_missions))
+    others: dict[str, list[tuple[str, int, int, float]]] = {}
+    for mid, aid, a, b, h in await _fetch(session, q_other):
+        others.setdefault(mid, []).append((aid, days[a], days[b], h))
 
-    q_m = select(*MISSION_COLS).join(Aesh, Aesh.id == Mission.aesh_id)
-    if scoped:
-        q_m = q_m.where(Mission.id.in_(mission_ids))
-    for r in await _fetch(session, q_m):
-        data.missions[r[0]] = MissionRec(*r)
-    # Type 6 compares with every accompaniment of the mission, whatever its perimeter.
-    q_all = select(*ACC_COLS)
-    if scoped:
-        q_all = q_all.where(Accompagnement.mission_id.in_(mission_ids))
-    for r in await _fetch(session, q_all):
-        data.accs_by_mission[r[1]].append(AccRec(*r))
-    return data
+    q_m = select(
+        Mission.id,
+        raw(Mission.debut),
+        raw(Mission.fin),
+        Mission.heures,
+        Mission.actif,
+        Mission.aesh_id,
+    )
+    q_aesh = select(Aesh.id).where(Aesh.actif.is_(False))
+    if not everything:
+        q_m = q_m.where(Mission.id.in_(scope_missions))
+        q_aesh = q_aesh.where(
+            Aesh.id.in_(select(Mission.aesh_id).where(Mission.id.in_(scope_missions)))
+        )
+    missions: dict[str, MissionSpanRow] = {
+        i: (days[a], days[b], h, actif, aesh)
+        for i, a, b, h, actif, aesh in await _fetch(session, q_m)
+    }
+    inactive_aesh = {r[0] for r in await _fetch(session, q_aesh)}
+
+    q_closed = select(Eleve.id, Eleve.dossier_etat).where(
+        Eleve.dossier_etat.in_(anomaly_rules.CLOSED)
+    )
+    if not everything:
+        students = (
+            select(Decision.eleve_id)
+            .join(AccompagnementDecision, AccompagnementDecision.decision_id == Decision.id)
+            .where(AccompagnementDecision.accompagnement_id.in_(in_scope))
+        )
+        q_closed = q_closed.where(Eleve.id.in_(students))
+    closed = {i: etat for i, etat in await _fetch(session, q_closed)}
+    return AnomalyData(by_mission, others, missions, inactive_aesh, closed)
 
 
 # --- PIAL --------------------------------------------------------------------------------
@@ -273,16 +435,52 @@ async def pials(session: AsyncSession, p: Perimeter) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in await _fetch(session, q)]
 
 
-async def pial_of_rne(session: AsyncSession, p: Perimeter) -> dict[str, str]:
-    q = select(Etablissement.rne, Etablissement.pial_rne).where(Etablissement.pial_rne.is_not(None))
-    if p.departement is not None:
-        q = q.where(Etablissement.departement == p.departement)
-    return {r[0]: r[1] for r in await _fetch(session, q) if r[1] is not None}
+class PialData(NamedTuple):
+    decisions: list[DecisionRow]
+    # eleve → (pial, debut, fin) of the scolarisations in an établissement of a PIAL
+    pial_spans_by_eleve: dict[str, list[tuple[str, int, int]]]
+    affectations: list[tuple[str, str, float | None]]  # (mission_id, pial_rne, heures)
+    missions: dict[str, tuple[int, int, float, bool, str]]  # (debut, fin, heures, actif, nature)
 
 
-async def affectations(
+async def pial_data(
     session: AsyncSession, pial_rnes: Sequence[str], year: SchoolYear, p: Perimeter
-) -> tuple[list[AffectationRec], dict[str, MissionRec]]:
+) -> PialData:
+    """What `pial.compute` reads for the PIAL `pial_rnes` of the perimeter over the year."""
+    days = DayOrdinals()
+    decisions = await decision_rows(session, p, year, days)
+
+    # Scolarisations reach their PIAL through their établissement (mapped here: a join
+    # would search the établissement of every row); days outside the year never count.
+    q_etab = select(Etablissement.rne, Etablissement.pial_rne).where(
+        Etablissement.pial_rne.is_not(None)
+    )
+    if p.departement is not None:
+        q_etab = q_etab.where(Etablissement.departement == p.departement)
+    pial_of = {rne: pial for rne, pial in await _fetch(session, q_etab)}
+    q_scol = select(
+        Scolarisation.eleve_id,
+        Scolarisation.rne,
+        raw(Scolarisation.debut),
+        raw(Scolarisation.fin),
+    ).where(
+        Scolarisation.debut <= year.fin,
+        or_(Scolarisation.fin.is_(None), Scolarisation.fin >= year.debut),
+    )
+    if not _everything(p):
+        q_scol = q_scol.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
+    spans: dict[str, list[tuple[str, int, int]]] = {}
+    for eid, rne, a, b in await _fetch(session, q_scol):
+        pial = pial_of.get(rne)
+        if pial is None:
+            continue
+        row = (pial, days[a], days[b])
+        got = spans.get(eid)
+        if got is None:
+            spans[eid] = [row]
+        else:
+            got.append(row)
+
     q = select(Affectation.mission_id, Affectation.pial_rne, Affectation.heures).where(
         Affectation.annee == year.label
     )
@@ -293,11 +491,17 @@ async def affectations(
     if p.pial_rne is not None:
         q = q.where(Affectation.pial_rne == p.pial_rne)
     wanted = set(pial_rnes)
-    affs = [AffectationRec(*r) for r in await _fetch(session, q) if r[1] in wanted]
-    qm = (
-        select(*MISSION_COLS)
-        .join(Aesh, Aesh.id == Mission.aesh_id)
-        .where(Mission.id.in_(q.with_only_columns(Affectation.mission_id)))
-    )
-    missions = {r[0]: MissionRec(*r) for r in await _fetch(session, qm)}
-    return affs, missions
+    affs = [(m, pial, h) for m, pial, h in await _fetch(session, q) if pial in wanted]
+    qm = select(
+        Mission.id,
+        raw(Mission.debut),
+        raw(Mission.fin),
+        Mission.heures,
+        Mission.actif,
+        Mission.nature,
+    ).where(Mission.id.in_(q.with_only_columns(Affectation.mission_id)))
+    missions = {
+        i: (days[a], days[b], h, actif, nature)
+        for i, a, b, h, actif, nature in await _fetch(session, qm)
+    }
+    return PialData(decisions, spans, affs, missions)

@@ -1,15 +1,22 @@
-"""Anomalies (incohérences) of accompaniments (domain 3.8)."""
+"""Anomalies (incohérences) of accompaniments (domain 3.8).
+
+The checks run on the lean rows of `records` (day ordinals, plain tuples): a national run
+checks some 400,000 accompaniments.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import lru_cache
+from itertools import accumulate
 from typing import NamedTuple
 
-from core.rules.records import AccRec, DecisionRec, EleveRec, MissionRec, ScolRec
+from core.rules.records import AnomalyAccRow, MissionSpanRow, Span
 
 TYPES = (1, 2, 3, 4, 5, 6, 7, 8)
 EPS = 1e-9
+CLOSED = ("gele", "cloture")  # dossier states of type 5
 
 
 class Anomaly(NamedTuple):
@@ -19,108 +26,134 @@ class Anomaly(NamedTuple):
     params: dict[str, object]
 
 
-def covered_by(debut: date, fin: date, intervals: Sequence[tuple[date, date | None]]) -> bool:
-    """True when the union of `intervals` covers every day of [debut, fin]."""
+@lru_cache(maxsize=8192)
+def _day(o: int) -> date:
+    return date.fromordinal(o)
+
+
+def covered_by(debut: int, fin: int, spans: Sequence[Span]) -> bool:
+    """True when the union of `spans` covers every day of [debut, fin]."""
+    if len(spans) == 1:  # the usual case
+        return spans[0][0] <= debut and spans[0][1] >= fin
     cursor = debut
-    for s, e in sorted(intervals, key=lambda iv: iv[0]):
+    for s, e in sorted(spans):
         if s > cursor:
             return False
-        if e is None or e >= fin:
+        if e >= fin:
             return True
         if e >= cursor:
-            cursor = date.fromordinal(e.toordinal() + 1)
+            cursor = e + 1
     return cursor > fin
 
 
-def overloaded(mission: MissionRec, accs: Sequence[AccRec]) -> dict[str, date]:
-    """Accompaniments of a mission present on a day where together they exceed its hours.
+def overloaded(heures: float, accs: Sequence[tuple[str, int, int, float]]) -> dict[str, int]:
+    """Accompaniments (id, debut, fin, heures) of a mission present on a day where at least
+    two of them together exceed the mission's `heures`; each with the first such day.
 
-    Returns each flagged accompaniment with the first such day.
+    The set of accompaniments present only changes where one starts or one ends, so it is
+    enough to look at those days, in order.
     """
-    if len(accs) < 2:
+    if len(accs) < 2 or sum([a[3] for a in accs]) <= heures + EPS / 2:
+        return {}  # even all together they fit
+    # Most missions never exceed: a running sum over the starts and ends (ends first on a
+    # day) peaks at the most the mission ever carries. Its rounding error is far below EPS.
+    changes = sorted([(s, h) for _, s, _, h in accs] + [(e + 1, -h) for _, _, e, h in accs])
+    if max(accumulate([h for _, h in changes])) <= heures + EPS / 2:
         return {}
-    points = sorted({a.debut.toordinal() for a in accs} | {a.fin.toordinal() + 1 for a in accs})
-    iv = [(a.debut.toordinal(), a.fin.toordinal(), a.heures, a.id) for a in accs]
-    flagged: dict[str, date] = {}
-    for p in points[:-1]:
-        present = [(h, i) for s, e, h, i in iv if s <= p <= e]
-        if len(present) > 1 and sum(h for h, _ in present) > mission.heures + EPS:
-            for _, i in present:
-                flagged.setdefault(i, date.fromordinal(p))
+    events: list[tuple[int, int, int]] = []  # (day, 0 = ends the day before | 1 = starts, index)
+    for i, (_, s, e, _) in enumerate(accs):
+        events.append((s, 1, i))
+        events.append((e + 1, 0, i))
+    events.sort()
+    present: set[int] = set()
+    flagged: dict[str, int] = {}
+    n = len(events)
+    k = 0
+    while k < n:
+        day = events[k][0]
+        while k < n and events[k][0] == day:
+            _, starts, i = events[k]
+            if starts:
+                present.add(i)
+            else:
+                present.discard(i)
+            k += 1
+        if len(present) > 1 and sum(accs[i][3] for i in present) > heures + EPS:
+            for i in present:
+                flagged.setdefault(accs[i][0], day)
     return flagged
 
 
 def check(
-    accs: Sequence[AccRec],
-    acc_decisions: Mapping[str, Sequence[str]],
-    decisions: Mapping[str, DecisionRec],
-    missions: Mapping[str, MissionRec],
-    scols_by_eleve: Mapping[str, Sequence[ScolRec]],
-    eleves: Mapping[str, EleveRec],
-    accs_by_mission: Mapping[str, Sequence[AccRec]],
+    accs_by_mission: Mapping[str, Sequence[AnomalyAccRow]],
+    other_accs_by_mission: Mapping[str, Sequence[tuple[str, int, int, float]]],
+    missions: Mapping[str, MissionSpanRow],
+    inactive_aesh: frozenset[str] | set[str],
+    closed_dossiers: Mapping[str, str],
 ) -> list[Anomaly]:
-    """Every anomaly of `accs`; `accs_by_mission` holds all accompaniments of their missions."""
+    """Every anomaly of the accompaniments checked, sorted by type then accompaniment.
+
+    `accs_by_mission`: the accompaniments to check, by mission (type 6 compares those of a
+    mission); `other_accs_by_mission`: (id, debut, fin, heures) of their missions' other
+    accompaniments, outside the period checked; `inactive_aesh`: the inactive AESH among
+    the missions'; `closed_dossiers`: the students whose dossier is gelé or clôturé, with
+    that state. A decision-level type is reported once, for the first decision (by id)
+    that has it.
+    """
     out: list[Anomaly] = []
-    overload_cache: dict[str, dict[str, date]] = {}
-    for a in accs:
-        m = missions.get(a.mission_id)
-        decs = [decisions[d] for d in acc_decisions.get(a.id, ()) if d in decisions]
+    no_flag: dict[str, int] = {}
+    for mid, group in accs_by_mission.items():
+        m = missions.get(mid)
+        flagged = no_flag
         if m is not None:
-            if a.debut < m.debut:
-                out.append(Anomaly(1, a.id, {"debut": a.debut, "mission_debut": m.debut}))
-            if m.fin is not None and a.fin > m.fin:
-                out.append(Anomaly(2, a.id, {"fin": a.fin, "mission_fin": m.fin}))
-        for d in decs:
-            if a.debut < d.debut:
-                out.append(
-                    Anomaly(
-                        3, a.id, {"debut": a.debut, "decision_id": d.id, "decision_debut": d.debut}
-                    )
-                )
-                break
-        for d in decs:
-            ivs = [(s.debut, s.fin) for s in scols_by_eleve.get(d.eleve_id, ()) if s.rne == a.rne]
-            if not covered_by(a.debut, a.fin, ivs):
-                out.append(Anomaly(4, a.id, {"eleve_id": d.eleve_id, "rne": a.rne}))
-                break
-        for d in decs:
-            e = eleves.get(d.eleve_id)
-            if e is not None and e.dossier_etat in ("gele", "cloture"):
-                out.append(Anomaly(5, a.id, {"eleve_id": d.eleve_id, "etat": e.dossier_etat}))
-                break
-        if m is not None:
-            if a.heures > m.heures + EPS:
-                out.append(
-                    Anomaly(6, a.id, {"heures": a.heures, "mission_heures": m.heures, "jour": None})
-                )
-            else:
-                if m.id not in overload_cache:
-                    overload_cache[m.id] = overloaded(m, accs_by_mission.get(m.id, ()))
-                day = overload_cache[m.id].get(a.id)
-                if day is not None:
-                    out.append(
-                        Anomaly(
-                            6, a.id, {"heures": a.heures, "mission_heures": m.heures, "jour": day}
-                        )
-                    )
-            if not m.actif or not m.aesh_actif:
-                out.append(
-                    Anomaly(
-                        7,
-                        a.id,
-                        {
-                            "mission_id": m.id,
-                            "mission_inactive": not m.actif,
-                            "aesh_inactif": not m.aesh_actif,
-                        },
-                    )
-                )
-        if not a.maintien:
-            for d in decs:
-                if a.fin > d.fin:
-                    out.append(
-                        Anomaly(8, a.id, {"fin": a.fin, "decision_id": d.id, "decision_fin": d.fin})
-                    )
-                    break
+            m_debut, m_fin, m_heures, m_actif, aesh_id = m
+            aesh_inactif = aesh_id in inactive_aesh
+            spans = [(a[0], a[3], a[4], a[5]) for a in group]
+            others = other_accs_by_mission.get(mid)
+            if others:
+                spans.extend(others)
+            if len(spans) > 1:
+                flagged = overloaded(m_heures, spans)
+        for aid, _, rne, s, e, h, maintien, decs in group:
+            if m is not None:
+                if s < m_debut:
+                    out.append(Anomaly(1, aid, {"debut": _day(s), "mission_debut": _day(m_debut)}))
+                if e > m_fin:  # an open-ended mission ends at FAR
+                    out.append(Anomaly(2, aid, {"fin": _day(e), "mission_fin": _day(m_fin)}))
+            # Types 3, 4, 5 and 8 concern "its decision" or "its student": each is
+            # reported once, for the first decision that has it.
+            t3 = t4 = t5 = False
+            t8 = maintien  # a maintien may end after its decision
+            for did, eid, d_debut, d_fin, schooled in decs:
+                if not t3 and s < d_debut:
+                    params = {"debut": _day(s), "decision_id": did, "decision_debut": _day(d_debut)}
+                    out.append(Anomaly(3, aid, params))
+                    t3 = True
+                if not t4 and not covered_by(s, e, schooled):  # in this établissement
+                    out.append(Anomaly(4, aid, {"eleve_id": eid, "rne": rne}))
+                    t4 = True
+                if not t5:
+                    etat = closed_dossiers.get(eid)
+                    if etat is not None:
+                        out.append(Anomaly(5, aid, {"eleve_id": eid, "etat": etat}))
+                        t5 = True
+                if not t8 and e > d_fin:
+                    params = {"fin": _day(e), "decision_id": did, "decision_fin": _day(d_fin)}
+                    out.append(Anomaly(8, aid, params))
+                    t8 = True
+            if m is not None:
+                if h > m_heures + EPS:
+                    params = {"heures": h, "mission_heures": m_heures, "jour": None}
+                    out.append(Anomaly(6, aid, params))
+                elif aid in flagged:
+                    params = {"heures": h, "mission_heures": m_heures, "jour": _day(flagged[aid])}
+                    out.append(Anomaly(6, aid, params))
+                if not m_actif or aesh_inactif:
+                    params = {
+                        "mission_id": mid,
+                        "mission_inactive": not m_actif,
+                        "aesh_inactif": aesh_inactif,
+                    }
+                    out.append(Anomaly(7, aid, params))
     out.sort(key=lambda x: (x.type, x.accompagnement_id))
     return out

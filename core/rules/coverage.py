@@ -3,6 +3,9 @@
 Between two consecutive change points (starts and day-after-ends of the decision, of the
 student's scolarisations and of the decision's accompaniments) need and provision are constant,
 so a decision costs O(k²) for k intervals instead of one step per day.
+
+`assess` is the form the reports use, on day ordinals (see `records` for the lean rows);
+`pieces` / `timeline` keep the records API for one decision's detail.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import NamedTuple
 
-from core.rules.records import AccRec, DecisionRec, ScolRec
+from core.rules.records import FAR, AccRec, DecisionRec, ScolRec, Span
 
 INDIVIDUELLE = "individuelle"
 MUTUALISEE = "mutualisee"
@@ -25,7 +28,7 @@ SANS_SCOLARITE = "sans_scolarite"
 HORS_PERIODE = "hors_periode"
 MAINTIEN = "maintien"
 
-_FAR = date.max.toordinal()
+_FAR = FAR
 
 
 class Coverage(NamedTuple):
@@ -118,7 +121,84 @@ def coverage_of(ps: Iterable[Piece]) -> Coverage:
 
 
 def coverage(decision: DecisionRec, scols: Sequence[ScolRec], accs: Sequence[AccRec]) -> Coverage:
-    return coverage_of(pieces(decision, scols, accs))
+    need = (decision.heures or 0.0) if decision.type == INDIVIDUELLE else 1.0
+    couverture, over, _ = assess(
+        decision.debut.toordinal(),
+        decision.fin.toordinal(),
+        need,
+        decision.type == INDIVIDUELLE,
+        [(s.debut.toordinal(), _end(s.fin)) for s in scols],
+        [(a.debut.toordinal(), a.fin.toordinal(), a.heures) for a in accs if not a.maintien],
+        0,
+    )
+    return Coverage(couverture, 1.0 - couverture, over)
+
+
+def assess(
+    lo: int,
+    hi: int,
+    need: float,
+    indiv: bool,
+    scols: Sequence[Span],
+    accs: Sequence[tuple[int, int, float]],
+    day: int,
+) -> tuple[float, bool, str]:
+    """(couverture, dépassement, state on `day`) of a decision over [lo, hi] (day ordinals).
+
+    `need`: hours per schooled day (notified hours; 1 for a mutualised decision); `scols`:
+    the student's scolarisations (debut, fin); `accs`: the decision's accompaniments that
+    provide, i.e. not maintien, as (debut, fin, weekly hours).
+    """
+    # The state on `day` if nothing provides then; corrected below where something does.
+    if day < lo or day > hi:
+        etat = HORS_PERIODE
+    else:
+        etat = SANS_SCOLARITE
+        if need > 0:
+            for s, e in scols:
+                if s <= day <= e:
+                    etat = AUCUNE
+                    break
+    if not accs:
+        return 0.0, False, etat
+    # Need and provision are constant between consecutive change points.
+    cuts = {lo, hi + 1}
+    for s, e in scols:
+        if lo < s <= hi:
+            cuts.add(s)
+        if lo <= e < hi:
+            cuts.add(e + 1)
+    for s, e, _ in accs:
+        if lo < s <= hi:
+            cuts.add(s)
+        if lo <= e < hi:
+            cuts.add(e + 1)
+    points = sorted(cuts)
+    got = total = 0.0
+    over = False
+    start = lo
+    for stop in points[1:]:  # the piece [start, stop - 1]
+        n = 0.0
+        for s, e in scols:
+            if s <= start <= e:
+                n = need
+                break
+        prov = 0.0
+        for s, e, h in accs:
+            if s <= start <= e:
+                if not indiv:
+                    prov = 1.0
+                    break
+                prov += h
+        total += n * (stop - start)
+        got += (prov if prov < n else n) * (stop - start)
+        if n > 0 and prov > n + EPS:
+            over = True
+        if start <= day < stop:
+            etat = _etat(n, prov)
+        start = stop
+    couverture = got / total if total > 0 else 0.0
+    return min(1.0, max(0.0, couverture)), over, etat
 
 
 def _etat(need: float, provided: float) -> str:

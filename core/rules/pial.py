@@ -1,8 +1,12 @@
-"""PIAL needs and means over a school year (domain 3.7), with difference arrays per day."""
+"""PIAL needs and means over a school year (domain 3.7).
+
+Only the mutualised need depends on the day in a non-linear way (f(cM(d))): it is summed
+from a daily count kept as a difference array. Individual hours and means are linear in
+the days, so their sums over the year are hours × days, without any per-day work.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import accumulate
 from typing import NamedTuple
@@ -10,7 +14,7 @@ from typing import NamedTuple
 from core.dates import SchoolYear
 from core.rules.coverage import INDIVIDUELLE
 from core.rules.natures import accompanies
-from core.rules.records import AffectationRec, DecisionRec, MissionRec, ScolRec
+from core.rules.records import DecisionRow
 
 DEPARTEMENT = "__departement__"
 
@@ -37,32 +41,49 @@ def _merge(ivs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class _Acc:
-    """Daily difference arrays for one PIAL (or the department line)."""
+    """Running totals of one PIAL (or the department line) over the year's n days."""
 
-    __slots__ = ("c_i", "c_m", "h_i", "moyens", "n_i", "n_m")
+    __slots__ = ("c_m", "h_days", "moyens_days", "n", "n_i", "n_m")
 
     def __init__(self, n: int) -> None:
-        self.c_i = [0] * (n + 1)
-        self.h_i = [0.0] * (n + 1)
-        self.c_m = [0] * (n + 1)
-        self.moyens = [0.0] * (n + 1)
+        self.n = n
+        self.h_days = 0.0  # Σ over days of the individual decisions' hours
+        self.moyens_days = 0.0  # Σ over days of the means
+        self.c_m: list[int] | None = None  # mutualised decisions per day, as differences
         self.n_i = 0
         self.n_m = 0
+
+    def add(self, ivs: list[tuple[int, int]], indiv: bool, h: float) -> None:
+        """One decision, present on the days `ivs` (disjoint, relative to the year start)."""
+        if indiv:
+            self.n_i += 1
+            for s, e in ivs:
+                self.h_days += h * (e - s + 1)
+        else:
+            self.n_m += 1
+            c_m = self.c_m
+            if c_m is None:
+                c_m = self.c_m = [0] * (self.n + 1)
+            for s, e in ivs:
+                c_m[s] += 1
+                c_m[e + 1] -= 1
 
 
 def compute(
     year: SchoolYear,
     pials: Sequence[str],
-    pial_of_rne: Mapping[str, str],
-    decisions: Iterable[DecisionRec],
-    scols_by_eleve: Mapping[str, Sequence[ScolRec]],
-    affectations: Iterable[AffectationRec],
-    missions: Mapping[str, MissionRec],
+    decisions: Iterable[DecisionRow],
+    pial_spans_by_eleve: Mapping[str, Sequence[tuple[str, int, int]]],
+    affectations: Iterable[tuple[str, str, float | None]],
+    missions: Mapping[str, tuple[int, int, float, bool, str]],
     formula: Callable[[int], int],
     pial_formula: Mapping[str, Callable[[int], int]] | None = None,
 ) -> tuple[list[PialFigures], PialFigures]:
     """Figures per PIAL (every PIAL of `pials`, zeros included) and the department line.
 
+    `pial_spans_by_eleve`: (pial, debut, fin) of each student's scolarisations in an
+    établissement of a PIAL; `affectations`: (mission_id, pial, heures or None);
+    `missions`: (debut, fin, heures, actif, nature) by id; dates are day ordinals.
     `formula` applies to the department line; `pial_formula` may give a PIAL its own
     department's formula when several departments are reported together.
     """
@@ -70,58 +91,71 @@ def compute(
     n = y1 - y0 + 1
     acc: dict[str, _Acc] = {p: _Acc(n) for p in pials}
     dep = _Acc(n)
+    no_span: list[tuple[str, int, int]] = []
 
-    for d in decisions:
-        lo, hi = max(d.debut.toordinal(), y0), min(d.fin.toordinal(), y1)
-        if lo > hi:
+    for _, eid, typ, heures, debut, fin in decisions:
+        spans = pial_spans_by_eleve.get(eid, no_span)
+        if not spans:
             continue
-        per_pial: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for s in scols_by_eleve.get(d.eleve_id, ()):
-            p = pial_of_rne.get(s.rne)
-            if p is None or p not in acc:
-                continue
-            s_lo = max(lo, s.debut.toordinal())
-            s_hi = hi if s.fin is None else min(hi, s.fin.toordinal())
-            if s_lo <= s_hi:
-                per_pial[p].append((s_lo - y0, s_hi - y0))
+        lo = debut if debut > y0 else y0
+        hi = fin if fin < y1 else y1
+        indiv = typ == INDIVIDUELLE
+        h = heures or 0.0
+        if len(spans) == 1:  # the usual case: one scolarisation, nothing to merge
+            p, s, e = spans[0]
+            if s < lo:
+                s = lo
+            if e > hi:
+                e = hi
+            if s <= e and p in acc:
+                ivs = [(s - y0, e - y0)]
+                acc[p].add(ivs, indiv, h)
+                dep.add(ivs, indiv, h)
+            continue
+        per_pial: dict[str, list[tuple[int, int]]] = {}
+        for p, s, e in spans:
+            if s < lo:
+                s = lo
+            if e > hi:
+                e = hi
+            if s <= e and p in acc:
+                per_pial.setdefault(p, []).append((s - y0, e - y0))
         if not per_pial:
             continue
-        indiv = d.type == INDIVIDUELLE
-        h = d.heures or 0.0
+        if len(per_pial) == 1:
+            ((p, ivs),) = per_pial.items()
+            merged = _merge(ivs) if len(ivs) > 1 else ivs
+            acc[p].add(merged, indiv, h)
+            dep.add(merged, indiv, h)
+            continue
         everywhere: list[tuple[int, int]] = []
         for p, ivs in per_pial.items():
             merged = _merge(ivs)
             everywhere.extend(merged)
-            _add(acc[p], merged, indiv, h)
-        _add(dep, _merge(everywhere), indiv, h)
+            acc[p].add(merged, indiv, h)
+        dep.add(_merge(everywhere), indiv, h)
 
-    for af in affectations:
-        m = missions.get(af.mission_id)
-        if m is None or not m.actif or not accompanies(m.nature) or af.pial_rne not in acc:
+    for mission_id, pial_rne, af_heures in affectations:
+        m = missions.get(mission_id)
+        if m is None or pial_rne not in acc:
             continue
-        lo = max(m.debut.toordinal(), y0)
-        hi = y1 if m.fin is None else min(m.fin.toordinal(), y1)
+        m_debut, m_fin, m_heures, actif, nature = m
+        if not actif or not accompanies(nature):
+            continue
+        lo = m_debut if m_debut > y0 else y0
+        hi = m_fin if m_fin < y1 else y1
         if lo > hi:
             continue
-        volume = m.heures if af.heures is None else min(af.heures, m.heures)
-        for a in (acc[af.pial_rne], dep):
-            a.moyens[lo - y0] += volume
-            a.moyens[hi - y0 + 1] -= volume
+        volume = m_heures if af_heures is None else min(af_heures, m_heures)
+        acc[pial_rne].moyens_days += volume * (hi - lo + 1)
+        dep.moyens_days += volume * (hi - lo + 1)
 
-    memo: dict[int, Callable[[int], int]] = {}
+    memo: dict[int, _Memo] = {}
 
-    def memoized(fn: Callable[[int], int]) -> Callable[[int], int]:
+    def memoized(fn: Callable[[int], int]) -> _Memo:
         got = memo.get(id(fn))
         if got is None:
-            cache: dict[int, int] = {}
-
-            def f(c: int) -> int:
-                v = cache.get(c)
-                if v is None:
-                    v = cache[c] = fn(c)
-                return v
-
-            got = memo[id(fn)] = f
+            got = memo[id(fn)] = _Memo(fn)
         return got
 
     per = pial_formula or {}
@@ -129,28 +163,25 @@ def compute(
     return rows, _figures(None, dep, n, memoized(formula))
 
 
-def _add(a: _Acc, ivs: list[tuple[int, int]], indiv: bool, h: float) -> None:
-    for s, e in ivs:
-        if indiv:
-            a.c_i[s] += 1
-            a.c_i[e + 1] -= 1
-            a.h_i[s] += h
-            a.h_i[e + 1] -= h
-        else:
-            a.c_m[s] += 1
-            a.c_m[e + 1] -= 1
-    if indiv:
-        a.n_i += 1
+class _Memo(dict[int, int]):
+    """f(cM), evaluated once per count that actually occurs on some day."""
+
+    def __init__(self, fn: Callable[[int], int]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, c: int) -> int:
+        self[c] = v = self.fn(c)
+        return v
+
+
+def _figures(rne: str | None, a: _Acc, n: int, f: _Memo) -> PialFigures:
+    besoin = a.h_days
+    if a.c_m is None:
+        besoin += f[0] * n
     else:
-        a.n_m += 1
-
-
-def _figures(rne: str | None, a: _Acc, n: int, f: Callable[[int], int]) -> PialFigures:
-    h_i = list(accumulate(a.h_i[:n]))
-    c_m = accumulate(a.c_m[:n])
-    besoin = sum(h_i) + sum(f(c) for c in c_m)
-    moyens = sum(accumulate(a.moyens[:n]))
+        besoin += sum(map(f.__getitem__, accumulate(a.c_m[:n])))
     besoin_moyen = besoin / n
-    moyens_moyen = moyens / n
+    moyens_moyen = a.moyens_days / n
     couv = None if besoin_moyen <= 0 else round(moyens_moyen / besoin_moyen, 4)
     return PialFigures(rne, a.n_i, a.n_m, round(besoin_moyen, 4), round(moyens_moyen, 4), couv)

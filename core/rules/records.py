@@ -1,6 +1,7 @@
 """Plain immutable records the AGESH rules compute on (no database, no I/O).
 
-Dates are `datetime.date`; open-ended periods (a CDI, a current scolarisation) use `None` as end.
+Dates are `datetime.date`; open-ended periods (a CDI, a current scolarisation) use `None` as end,
+except in the lean rows at the end of this module (day ordinals, FAR as open end).
 """
 
 from __future__ import annotations
@@ -58,3 +59,25 @@ class AffectationRec(NamedTuple):
     mission_id: str
     pial_rne: str
     heures: float | None
+
+
+# --- lean rows of the whole-perimeter reports ------------------------------------------------
+# Coverage, anomalies and PIAL read hundreds of thousands of rows: building a NamedTuple
+# costs about ten times a plain tuple, and comparing `date`s costs more than comparing ints.
+# These rows are therefore plain tuples, positions as documented, with dates as day ordinals
+# (`date.toordinal()`) and an open end as FAR.
+
+FAR = date.max.toordinal()
+
+# (id, eleve_id, type, heures, debut, fin)
+DecisionRow = tuple[str, str, str, float | None, int, int]
+# (debut, fin) of a scolarisation, or of an accompaniment's period
+Span = tuple[int, int]
+# (id, mission_id, rne, debut, fin, heures, maintien, decisions) of an accompaniment checked
+# for anomalies; decisions: (id, eleve_id, debut, fin, scolarisations) of its decisions, by
+# id, with the spans of their student's scolarisations in the accompaniment's établissement
+AnomalyAccRow = tuple[
+    str, str, str, int, int, float, bool, list[tuple[str, str, int, int, list[Span]]]
+]
+# (debut, fin, heures, actif, aesh_id) of a mission
+MissionSpanRow = tuple[int, int, float, bool, str]
