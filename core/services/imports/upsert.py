@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -103,7 +104,7 @@ def pick(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     return {f: record[f] for f in fields}
 
 
-class Handler:
+class Handler(ABC):
     """One kind's database work: `check` reads and refuses, `write` writes (never both)."""
 
     def __init__(
@@ -120,11 +121,12 @@ class Handler:
         self.report = report
         self.ticker = ticker or Ticker(None, len(rows))
 
-    async def check(self) -> None:
+    async def check(self) -> None:  # noqa: B027 - most kinds refer to nothing to check
         """Load what the rows refer to and refuse unknown references (adds to `errors`)."""
 
+    @abstractmethod
     async def write(self) -> None:
-        raise NotImplementedError
+        """Write the checked rows (each kind knows its tables)."""
 
     async def save(
         self,
