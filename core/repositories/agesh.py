@@ -10,7 +10,7 @@ lean tuples of `core.rules.records` in the same pass that groups them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any, NamedTuple, TypeAlias
 
@@ -66,6 +66,16 @@ async def _fetch(session: AsyncSession, q: AnySelect) -> list[Any]:
     """
     conn = await session.connection()
     return list((await conn.execute(q)).all())
+
+
+async def _batches(session: AsyncSession, q: AnySelect) -> AsyncIterator[Sequence[Any]]:
+    """Rows in batches of 10,000, for the big reads: each batch is grouped and freed before
+    the next is fetched, so a national report never holds a whole table's raw rows (less
+    memory to take from the system, and the freed memory is reused while still cached)."""
+    conn = await session.connection()
+    result = await conn.stream(q)
+    async for batch in result.partitions(10_000):
+        yield batch
 
 
 def raw(column: Any) -> ColumnElement[Any]:
@@ -213,10 +223,10 @@ async def decision_rows(
         raw(Decision.debut),
         raw(Decision.fin),
     )
-    return [
-        (i, e, t, h, days[a], days[b])
-        for i, e, t, h, a, b in await _fetch(session, _scoped(q, p, year))
-    ]
+    rows: list[DecisionRow] = []
+    async for batch in _batches(session, _scoped(q, p, year)):
+        rows += [(i, e, t, h, days[a], days[b]) for i, e, t, h, a, b in batch]
+    return rows
 
 
 class CoverageData(NamedTuple):
@@ -236,13 +246,14 @@ async def coverage_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -
     if not _everything(p):
         q_scol = q_scol.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
     scols: dict[str, list[Span]] = {}
-    for e, a, b in await _fetch(session, q_scol):
-        span = (days[a], days[b])
-        got = scols.get(e)
-        if got is None:
-            scols[e] = [span]
-        else:
-            got.append(span)
+    async for batch in _batches(session, q_scol):
+        for e, a, b in batch:
+            span = (days[a], days[b])
+            got = scols.get(e)
+            if got is None:
+                scols[e] = [span]
+            else:
+                got.append(span)
 
     q_acc = select(
         AccompagnementDecision.decision_id,
@@ -258,13 +269,14 @@ async def coverage_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -
     # decision only to drop the links of other years' decisions, which are grouped below
     # but never looked up.
     accs: dict[str, tuple[list[str], list[tuple[int, int, float]]]] = {}
-    for d, i, a, b, h, m in await _fetch(session, q_acc):
-        entry = accs.get(d)
-        if entry is None:
-            accs[d] = entry = ([], [])
-        entry[0].append(i)
-        if not m:  # a maintien accompaniment never provides (domain 3.5)
-            entry[1].append((days[a], days[b], h))
+    async for batch in _batches(session, q_acc):
+        for d, i, a, b, h, m in batch:
+            entry = accs.get(d)
+            if entry is None:
+                accs[d] = entry = ([], [])
+            entry[0].append(i)
+            if not m:  # a maintien accompaniment never provides (domain 3.5)
+                entry[1].append((days[a], days[b], h))
     return CoverageData(decisions, scols, accs)
 
 
@@ -351,23 +363,24 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
     current = current_decision = None
     decs: list[tuple[str, str, int, int, list[Span]]] = []
     spans: list[Span] = []
-    for aid, mid, rne, a, b, h, maintien, did, eid, da, db, sa, sb in await _fetch(session, q_accs):
-        if aid != current:
-            current = aid
-            current_decision = None
-            decs = []
-            acc = (aid, mid, rne, days[a], days[b], h, maintien, decs)
-            group = by_mission.get(mid)
-            if group is None:
-                by_mission[mid] = [acc]
-            else:
-                group.append(acc)
-        if did is not None and did != current_decision:
-            current_decision = did
-            spans = []
-            decs.append((did, eid, days[da], days[db], spans))
-        if sa is not None:
-            spans.append((days[sa], days[sb]))
+    async for batch in _batches(session, q_accs):
+        for aid, mid, rne, a, b, h, maintien, did, eid, da, db, sa, sb in batch:
+            if aid != current:
+                current = aid
+                current_decision = None
+                decs = []
+                acc = (aid, mid, rne, days[a], days[b], h, maintien, decs)
+                group = by_mission.get(mid)
+                if group is None:
+                    by_mission[mid] = [acc]
+                else:
+                    group.append(acc)
+            if did is not None and did != current_decision:
+                current_decision = did
+                spans = []
+                decs.append((did, eid, days[da], days[db], spans))
+            if sa is not None:
+                spans.append((days[sa], days[sb]))
 
     # Type 6 compares with every accompaniment of the mission, whatever its period.
     q_other = select(
@@ -402,10 +415,10 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
         q_aesh = q_aesh.where(
             Aesh.id.in_(select(Mission.aesh_id).where(Mission.id.in_(scope_missions)))
         )
-    missions: dict[str, MissionSpanRow] = {
-        i: (days[a], days[b], h, actif, aesh)
-        for i, a, b, h, actif, aesh in await _fetch(session, q_m)
-    }
+    missions: dict[str, MissionSpanRow] = {}
+    async for batch in _batches(session, q_m):
+        for i, a, b, h, actif, aesh in batch:
+            missions[i] = (days[a], days[b], h, actif, aesh)
     inactive_aesh = {r[0] for r in await _fetch(session, q_aesh)}
 
     q_closed = select(Eleve.id, Eleve.dossier_etat).where(
@@ -470,16 +483,17 @@ async def pial_data(
     if not _everything(p):
         q_scol = q_scol.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
     spans: dict[str, list[tuple[str, int, int]]] = {}
-    for eid, rne, a, b in await _fetch(session, q_scol):
-        pial = pial_of.get(rne)
-        if pial is None:
-            continue
-        row = (pial, days[a], days[b])
-        got = spans.get(eid)
-        if got is None:
-            spans[eid] = [row]
-        else:
-            got.append(row)
+    async for batch in _batches(session, q_scol):
+        for eid, rne, a, b in batch:
+            pial = pial_of.get(rne)
+            if pial is None:
+                continue
+            row = (pial, days[a], days[b])
+            got = spans.get(eid)
+            if got is None:
+                spans[eid] = [row]
+            else:
+                got.append(row)
 
     q = select(Affectation.mission_id, Affectation.pial_rne, Affectation.heures).where(
         Affectation.annee == year.label
