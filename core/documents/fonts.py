@@ -8,7 +8,8 @@ Speed: fpdf2 parses a TTF on every `add_font` and re-subsets it with fontTools o
 `output()`, which caps a PV at about ten per second. Here each style is cut once to a fixed
 repertoire and every glyph of it is given its code up front, so every document embeds the
 very same font program, widths, ToUnicode and CIDToGIDMap: they are built once, and a new
-document only receives a light copy of the prepared font (`PreparedFont.clone`). The few
+document only receives a light copy of the prepared font (`PreparedFont.clone`), and the
+font's PDF objects, serialized once, are only renumbered in each document (`Frozen`). The few
 fpdf2 internals this touches are checked when the fonts are prepared; if they have moved,
 `FontSet.fast` is None and documents take fpdf2's own (slower) path.
 """
@@ -19,6 +20,7 @@ import copy
 import importlib.util
 import io
 import logging
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
 from fpdf.output import CIDSystemInfo, OutputProducer, PDFFont
-from fpdf.syntax import Name, PDFArray, PDFContentStream
+from fpdf.syntax import Name, PDFArray, PDFContentStream, PDFObject
 from fpdf.util import escape_parens
 
 from core.errors import DomainError
@@ -142,10 +144,11 @@ class Embedding:
 
 
 class PreparedFont(TTFFont):
-    __slots__ = ("codes", "embedding", "program")
+    __slots__ = ("codes", "embedding", "frozen", "program")
 
     codes: dict[int, str]  # codepoint → its fixed code in the embedded font ("" if none)
     embedding: Embedding
+    frozen: tuple[Frozen, ...]  # its PDF objects, serialized once (see `_freeze`)
     program: bytes
 
     def encode_text(self, text: str) -> str:
@@ -160,6 +163,7 @@ class PreparedFont(TTFFont):
             if hasattr(self, slot):
                 setattr(c, slot, getattr(self, slot))
         c.codes, c.embedding, c.program = self.codes, self.embedding, self.program
+        c.frozen = self.frozen
         c.i = index
         c.missing_glyphs = []
         c.biggest_size_pt = 0
@@ -229,6 +233,7 @@ def _prepare(style: str, path: Path) -> PreparedFont:
         font_file=zlib.compress(program),
         length1=len(program),
     )
+    proto.frozen = _freeze(_font_objects(proto))
     SubsetMap.pick.cache_clear()
     SubsetMap.get_glyph.cache_clear()
     return proto
@@ -242,12 +247,80 @@ class _Deflated(PDFContentStream):
             self.length1 = length1
 
 
+def _font_objects(font: PreparedFont) -> list[PDFObject]:
+    """The linked PDF objects that embed a prepared face, the Type0 font first."""
+    e = font.embedding
+    composite = PDFFont(subtype="Type0", base_font=e.fontname, encoding="Identity-H")
+    cid_font = PDFFont(
+        subtype="CIDFontType2",
+        base_font=e.fontname,
+        d_w=font.desc.missing_width,
+        w=e.widths,
+    )
+    composite.descendant_fonts = PDFArray([cid_font])
+    to_unicode = _Deflated(e.to_unicode)
+    composite.to_unicode = to_unicode
+    info = CIDSystemInfo()
+    cid_font.c_i_d_system_info = info
+    descriptor = copy.copy(font.desc)
+    descriptor.font_name = Name(e.fontname)
+    cid_font.font_descriptor = descriptor
+    cid_to_gid = _Deflated(e.cid_to_gid)
+    cid_font.c_i_d_to_g_i_d_map = cid_to_gid
+    program = _Deflated(e.font_file, e.length1)
+    descriptor.font_file2 = program  # type: ignore[attr-defined]
+    return [composite, cid_font, to_unicode, info, descriptor, cid_to_gid, program]
+
+
+_MARK = 987_650  # object numbers the templates are serialized with (never a real one)
+_MARKED = re.compile(rb"\b98765(\d) 0 (obj|R)\b")
+
+
+class Frozen(PDFObject):
+    """One object of a prepared face as serialized text around the numbers of its siblings.
+
+    A face's objects are identical in every document but for their numbers: fpdf2 would
+    rebuild and re-serialize them (the font program is tens of kilobytes) for each one. They
+    are added consecutively, so the group's first number is this one's minus its `index`."""
+
+    def __init__(self, index: int, parts: tuple[bytes | int, ...]) -> None:
+        super().__init__()
+        self.index = index
+        self.parts = parts
+
+    def serialize(self, obj_dict: Any = None, _security_handler: Any = None) -> Any:
+        if obj_dict is not None or _security_handler is not None:
+            raise NotImplementedError("frozen font objects are neither edited nor encrypted")
+        first = self.id - self.index
+        return b"".join(p if isinstance(p, bytes) else str(first + p).encode() for p in self.parts)
+
+
+def _freeze(objects: list[PDFObject]) -> tuple[Frozen, ...]:
+    if len(objects) > 10:
+        raise ValueError("a face's objects are numbered by one digit in the templates")
+    for j, obj in enumerate(objects):
+        obj.id = _MARK + j
+    frozen = []
+    for j, obj in enumerate(objects):
+        text = obj.serialize()
+        raw = text if isinstance(text, bytes) else text.encode("latin-1")
+        head, stream, body = raw.partition(b"\nstream\n")  # numbers only in the dictionary
+        parts: list[bytes | int] = []
+        pos = 0
+        for m in _MARKED.finditer(head):
+            parts += [head[pos : m.start()], int(m[1]), b" 0 " + m[2]]
+            pos = m.end()
+        parts.append(head[pos:] + stream + body)
+        frozen.append(Frozen(j, tuple(parts)))
+    return tuple(frozen)
+
+
 class FastFontsProducer(OutputProducer):
-    """fpdf2's producer, except that prepared faces are embedded from their fixed objects."""
+    """fpdf2's producer, except that prepared faces are embedded from their frozen objects."""
 
     def _add_fonts(self, *args: Any, **kwargs: Any) -> dict[int, Any]:
         fonts = list(self.fpdf.fonts.values())
-        if not all(isinstance(f, PreparedFont) for f in fonts):
+        if not all(isinstance(f, PreparedFont) for f in fonts) or self.fpdf._security_handler:
             # A face added by other means: fpdf2 embeds everything, and cuts the prepared
             # faces' programs in place, so they get their own copy first.
             for f in fonts:
@@ -256,34 +329,11 @@ class FastFontsProducer(OutputProducer):
             return cast(dict[int, Any], super()._add_fonts(*args, **kwargs))
         out: dict[int, Any] = {}
         for font in sorted(cast(list[PreparedFont], fonts), key=lambda f: f.i):
-            e = font.embedding
-            composite = PDFFont(subtype="Type0", base_font=e.fontname, encoding="Identity-H")
-            self._add_pdf_obj(composite, "fonts")
-            out[font.i] = composite
-            cid_font = PDFFont(
-                subtype="CIDFontType2",
-                base_font=e.fontname,
-                d_w=font.desc.missing_width,
-                w=e.widths,
-            )
-            self._add_pdf_obj(cid_font, "fonts")
-            composite.descendant_fonts = PDFArray([cid_font])
-            to_unicode = _Deflated(e.to_unicode)
-            self._add_pdf_obj(to_unicode, "fonts")
-            composite.to_unicode = to_unicode
-            info = CIDSystemInfo()
-            self._add_pdf_obj(info, "fonts")
-            cid_font.c_i_d_system_info = info
-            descriptor = copy.copy(font.desc)
-            descriptor.font_name = Name(e.fontname)
-            self._add_pdf_obj(descriptor, "fonts")
-            cid_font.font_descriptor = descriptor
-            cid_to_gid = _Deflated(e.cid_to_gid)
-            self._add_pdf_obj(cid_to_gid, "fonts")
-            cid_font.c_i_d_to_g_i_d_map = cid_to_gid
-            program = _Deflated(e.font_file, e.length1)
-            self._add_pdf_obj(program, "fonts")
-            descriptor.font_file2 = program  # type: ignore[attr-defined]
+            # Fresh objects: one document's numbers must not leak into another's.
+            group = [Frozen(x.index, x.parts) for x in font.frozen]
+            for obj in group:
+                self._add_pdf_obj(obj, "fonts")
+            out[font.i] = group[0]
         # fpdf2 memoises glyph picks per map in a class-wide cache; left alone it would keep
         # every document's font alive.
         SubsetMap.pick.cache_clear()

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fpdf import FPDF
-from fpdf.enums import Align
+from fpdf.enums import Align, PDFResourceType
 from fpdf.fonts import TTFFont
 
 from core.documents.fonts import FAMILY, STYLES, FastFontsProducer, FontSet, font_set
@@ -80,8 +80,25 @@ Line = list[Run]
 # Width of a word in font units, by style: the same labels and words recur in every document.
 # Safe to share because every `FontSet` of a process holds the same faces.
 _UNITS: dict[tuple[str, str], float] = {}
+# Wrapped lines by (text, style, size, width): most of a document's lines (labels, headings,
+# notices, the letterhead) are the same in every copy. Same sharing argument as `_UNITS`;
+# callers never modify what `_Writer.wrap` returns.
+_WRAPPED: dict[tuple[str, str, float, float], list[Line]] = {}
+_WRAPPED_MAX = 10_000  # a few megabytes at most
+_CACHE_MAX = 50_000
 _EMPHASIS = re.compile(r"(\*\*|__)")
 _WORDS = re.compile(r"[^ ]+| +")  # breaks at plain spaces only: no-break spaces hold
+
+
+_COLORS: dict[Color, str] = {}
+
+
+def _color_op(color: Color) -> str:
+    """The non-stroking colour operator of `color`, as fpdf2 writes it for text."""
+    r, g, b = color
+    op = f"{r / 255:.3f} g" if r == g == b else f"{r / 255:.3f} {g / 255:.3f} {b / 255:.3f} rg"
+    _COLORS[color] = op
+    return op
 
 
 @dataclass
@@ -116,6 +133,7 @@ class _Document(FPDF):
         # A cell, not `text`: fpdf2 only replaces the page-count alias inside cells.
         self.set_xy(self.l_margin + self.epw * 0.8, y)
         self.face("", 7.5)
+        self.set_text_color(*GREY)
         page = t("documents.page", n=self.page_no(), total=self.str_alias_nb_pages)
         self.cell(self.epw * 0.2, 4, page, align=Align.R)
 
@@ -127,10 +145,11 @@ class _Document(FPDF):
 
 
 class _Writer:
-    """Lays the markup out with its own line breaking and `FPDF.text`.
+    """Lays the markup out with its own line breaking, writing the text operators itself.
 
     fpdf2's `cell`/`multi_cell` re-measure each line character by character and would cost
-    a PV most of its time; widths here come straight from the faces' tables.
+    a PV most of its time; widths here come straight from the faces' tables, and the lines
+    of a text wrapped once are kept (`_WRAPPED`).
     """
 
     def __init__(self, fonts: FontSet) -> None:
@@ -140,6 +159,7 @@ class _Writer:
         if not faces:
             faces = {s: cast(TTFFont, self.pdf.fonts[FAMILY + s]) for s in STYLES}
         self.widths = {style: faces[style].cw for style in STYLES}
+        self.listed: set[tuple[int, str]] = set()  # (page, style) in the page's resources
         self.pdf.add_page()
         self.y = self.pdf.t_margin
         self.left: list[str] = []
@@ -171,7 +191,7 @@ class _Writer:
         if units is None:
             cw = self.widths[style]
             units = sum(cw[ord(c)] for c in text)
-            if len(_UNITS) > 50_000:
+            if len(_UNITS) > _CACHE_MAX:
                 _UNITS.clear()
             _UNITS[key] = units
         return units * size / 1000 / self.pdf.k
@@ -190,7 +210,17 @@ class _Writer:
         return out
 
     def wrap(self, text: str, base: str, size: float, width: float) -> list[Line]:
-        """Greedy word wrap; a word wider than the line is cut where it must."""
+        """Greedy word wrap; a word wider than the line is cut where it must. Read-only."""
+        key = (text, base, size, width)
+        lines = _WRAPPED.get(key)
+        if lines is None:
+            lines = self._wrap(text, base, size, width)
+            if len(_WRAPPED) > _WRAPPED_MAX:
+                _WRAPPED.clear()
+            _WRAPPED[key] = lines
+        return lines
+
+    def _wrap(self, text: str, base: str, size: float, width: float) -> list[Line]:
         lines: list[Line] = []
         line: Line = []
         used = 0.0
@@ -240,23 +270,49 @@ class _Writer:
         width: float = 0,
         align: Align = Align.L,
     ) -> float:
-        """Draw wrapped lines from `top`; returns the y under the last one."""
+        """Draw wrapped lines from `top`; returns the y under the last one.
+
+        The text operators are written straight into the page, as `FPDF.text` would write
+        them (one `BT … Td … Tj ET` per run) but in one `q … Q` block: `text` re-checks the
+        page, the font and the colours for every run, which made it the costliest call of a
+        document. The block restores the graphics state, so fpdf2's own idea of the current
+        font and colours stays true."""
         pdf = self.pdf
-        pdf.set_text_color(*color)
+        k = pdf.k
         # Same baseline as fpdf2's cells: half the line plus 0.3 of the font size.
-        drop = 0.5 * h + 0.3 * size / pdf.k
+        drop = 0.5 * h + 0.3 * size / k
         y = top
+        ops = [_COLORS.get(color) or _color_op(color)]
         for line in lines:
             start = x
             if align in (Align.C, Align.R):
                 used = sum(self.width(text, style, size) for style, text in line)
                 start += (width - used) / (2 if align == Align.C else 1)
+            baseline = (pdf.h - y - drop) * k
             for style, text in line:
-                pdf.face(style, size)
-                pdf.text(start, y + drop, text)
+                font = self.font(style)
+                ops.append(
+                    f"BT /F{font.i} {size:.2f} Tf {start * k:.2f} {baseline:.2f} Td "
+                    f"{font.encode_text(text)} ET"
+                )
                 start += self.width(text, style, size)
             y += h
+        if len(ops) > 1:
+            pdf._out("q " + " ".join(ops) + " Q")
         return y
+
+    def font(self, style: str) -> TTFFont:
+        """The document's face of `style`, listed in the current page's resources."""
+        pdf = self.pdf
+        key = FAMILY + style
+        font = pdf.fonts.get(key)
+        if font is None:
+            self.fonts.attach(pdf, style)
+            font = pdf.fonts[key]
+        if (pdf.page, style) not in self.listed:
+            pdf._resource_catalog.add(PDFResourceType.FONT, font.i, pdf.page)
+            self.listed.add((pdf.page, style))
+        return cast(TTFFont, font)
 
     def keep(self, height: float) -> None:
         """Start a new page unless `height` mm still fit on this one."""

@@ -332,3 +332,23 @@ def test_debian_dejavu_is_the_fallback_face(monkeypatch: pytest.MonkeyPatch) -> 
     assert found.source == str(fonts.DEJAVU_DIR)
     face = fonts._prepare("", found.paths[""])
     assert all(ord(c) in face.codes for c in "éœ’«»")
+
+
+def test_prepared_faces_are_numbered_and_listed_right_in_every_document() -> None:
+    """The faces' objects are serialized once and renumbered per document; each page lists
+    the faces it uses. A wrong number or a missing resource would lose the text."""
+    short = "# Titre\n[pied] Pied\nNom :: **Œdipe** « é » ’"
+    rows = "\n".join(f"[ligne] **L{i}** | __ital__ {i} œ" for i in range(120))
+    long = f"[pied] Pied\n# Titre\n[tableau] 1 2\n[entete] A | B\n{rows}"
+    for markup, pages in ((short, 1), (long, 3), (short, 1)):
+        reader = PdfReader(io.BytesIO(pdf.render(markup)), strict=True)
+        assert len(reader.pages) == pages
+        for n, page in enumerate(reader.pages, start=1):
+            faces = {
+                str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()
+            }
+            assert all(name.startswith("/MPDFAA+") for name in faces)
+            text = " ".join(page.extract_text().split())
+            assert f"Page {n} / {pages}" in text
+        text = text_of(pdf.render(markup))
+        assert ("Nom Œdipe « é » ’" if pages == 1 else "L119 ital 119 œ") in text
