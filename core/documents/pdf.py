@@ -109,14 +109,11 @@ class _Table:
 
 
 class _Document(FPDF):
-    def __init__(self, fonts: FontSet, writer: _Writer) -> None:
+    def __init__(self, fonts: FontSet) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
-        self.font_set = fonts
         if fonts.fast is None:
             for style in STYLES:
                 fonts.attach(self, style)
-        self.writer = writer
-        self.footer_text = ""
         self.set_margins(18, 13, 18)
         # Page breaks are the writer's: it knows which blocks must stay whole.
         self.set_auto_page_break(False, margin=17)
@@ -124,24 +121,8 @@ class _Document(FPDF):
         self.set_lang("fr-FR")
 
     def footer(self) -> None:
-        w = self.writer
-        y = self.h - 12
-        self.set_draw_color(*LIGHT)
-        self.line(self.l_margin, y - 1, self.w - self.r_margin, y - 1)
-        footer = w.wrap(self.footer_text, "", 7.5, self.epw * 0.8)[:1]
-        w.draw(footer, self.l_margin, y, 4, 7.5, GREY)
-        # A cell, not `text`: fpdf2 only replaces the page-count alias inside cells.
-        self.set_xy(self.l_margin + self.epw * 0.8, y)
-        self.face("", 7.5)
-        self.set_text_color(*GREY)
-        page = t("documents.page", n=self.page_no(), total=self.str_alias_nb_pages)
-        self.cell(self.epw * 0.2, 4, page, align=Align.R)
-
-    def face(self, style: str, size: float) -> None:
-        # A prepared face joins the document when first used: an unused one costs nothing.
-        if self.font_style != style or self.font_size_pt != size or self.font_family != FAMILY:
-            self.font_set.attach(self, style)
-            self.set_font(FAMILY, style, size)
+        """Nothing when a page closes: `_Writer.footers` draws them all once the number of
+        pages is known (fpdf2's page-count alias would need one of its slow cells)."""
 
 
 class _Writer:
@@ -154,7 +135,7 @@ class _Writer:
 
     def __init__(self, fonts: FontSet) -> None:
         self.fonts = fonts
-        self.pdf = _Document(fonts, self)
+        self.pdf = _Document(fonts)
         faces: dict[str, TTFFont] = dict(fonts.fast or {})
         if not faces:
             faces = {s: cast(TTFFont, self.pdf.fonts[FAMILY + s]) for s in STYLES}
@@ -167,6 +148,7 @@ class _Writer:
         self.table: _Table | None = None
         self.signature: list[list[str]] = []
         self.title: str | None = None
+        self.footer_text = ""  # the `[pied]` line, on every page
 
     # --- text ---------------------------------------------------------------------------
 
@@ -524,7 +506,7 @@ class _Writer:
         elif tag == "note":
             self.flow(rest, 8, "", GREY, 3.8)
         elif tag == "pied":
-            self.pdf.footer_text = rest
+            self.footer_text = rest
         elif line.startswith("## "):
             self.heading(line[3:])
         elif line.startswith("# "):
@@ -538,8 +520,30 @@ class _Writer:
         else:
             self.flow(line, 9.5)
 
+    def footers(self) -> None:
+        """Each page's footer: a rule, the `[pied]` text, "Page n / N" on the right."""
+        pdf = self.pdf
+        k, y = pdf.k, pdf.h - 12
+        footer = self.wrap(self.footer_text, "", 7.5, pdf.epw * 0.8)[:1]
+        rule = (
+            f"q {_color_op(LIGHT).upper()} {0.2 * k:.2f} w {pdf.l_margin * k:.2f} "
+            f"{(pdf.h - y + 1) * k:.2f} m {(pdf.w - pdf.r_margin) * k:.2f} "
+            f"{(pdf.h - y + 1) * k:.2f} l S Q"
+        )
+        last = pdf.page
+        for n in range(1, last + 1):
+            pdf.page = n
+            pdf._out(rule)
+            self.draw(footer, pdf.l_margin, y, 4, 7.5, GREY)
+            page = self.wrap(t("documents.page", n=n, total=last), "", 7.5, pdf.epw)
+            # Right-aligned in the last fifth of the line, within a cell margin as fpdf2 would.
+            right = pdf.l_margin + pdf.epw * 0.8
+            self.draw(page, right, y, 4, 7.5, GREY, pdf.epw * 0.2 - pdf.c_margin, Align.R)
+        pdf.page = last
+
     def finish(self) -> bytes:
         self.flush()
+        self.footers()
         if self.title:
             self.pdf.set_title(self.title)
         if self.fonts.fast is None:
