@@ -6,6 +6,13 @@
    the real bot: aiogram Dispatcher + Bot over HTTP against the project's Bot API test
    server, from the moment the user's message is sent to the moment the bot's answer reaches
    the chat. 50 requests after 3 warm-up ones. Target p95 < 100 ms.
+   Every request is a new `/couverture` command (first page, no filter), one after the other
+   from the same chat; nothing is cached between them: each computes the coverage report
+   afresh, as the product does for every list it shows. The same is then measured for a
+   gestionnaire narrowed to the largest secteur. Besides wall time, the process CPU time of
+   each request is shown (bot, test server and SQLite threads: they share this process), a
+   figure that depends less on what else the shared machine runs; the load average is
+   printed before and after.
 
 Data: the seeded department data set (`core.demo_data.generate("departement", …)`) for the
 current school year, imported with `core.services.imports.import_file` per kind; cached under
@@ -194,7 +201,8 @@ async def report_only(db: Path, perimeter: Perimeter, runs: int) -> tuple[float,
 
 async def couverture_latency(
     db: Path, settings: Settings, runs: int, users: list[int]
-) -> dict[int, list[float]]:
+) -> dict[int, list[tuple[float, float]]]:
+    """(wall, process CPU) seconds of each request, by user."""
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     sm = make_sessionmaker(engine)
     server = BotAPIServer()
@@ -207,20 +215,20 @@ async def couverture_latency(
         dp.start_polling(bot, handle_signals=False, polling_timeout=1, handle_as_tasks=False)
     )
     sim = server.sim
-    times: dict[int, list[float]] = {}
+    times: dict[int, list[tuple[float, float]]] = {}
     try:
         for user in users:
             sim.user(user, "Agent")
             times[user] = []
             decisions = ""
             for i in range(runs + 3):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 sim.send_text(user, "/couverture")
                 answer = await sim.wait_for_bot(user, timeout=30, quiet=0.0)
-                elapsed = time.perf_counter() - t0
+                elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
                 await sim.wait_handled(timeout=30)
                 if i >= 3:
-                    times[user].append(elapsed)
+                    times[user].append((elapsed, cpu))
                 decisions = (answer.content or "").splitlines()[-2]
             print(f"  agent {user}: {decisions}")
     finally:
@@ -232,16 +240,22 @@ async def couverture_latency(
     return times
 
 
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(ROOT / "bench-data" / "service-departement"))
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--pv", type=int, default=300, help="how many PV to produce")
+    ap.add_argument("--part", choices=("all", "pv", "couverture"), default="all")
     args = ap.parse_args()
     year = SchoolYear.current()
 
     print(f"Department scale ({DEP}, {year.label}):")
     cached = asyncio.run(build(Path(args.data), year))
+    ok = True
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "aesh.db"
         shutil.copy(cached, db)
@@ -255,33 +269,39 @@ def main() -> int:
         secteur = asyncio.run(largest_secteur(db))
         asyncio.run(enrol(db, settings, 7001))
         asyncio.run(enrol(db, settings, 7002, [secteur]))
+        print(f"  load average before: {_load()}")
 
-        rate, n = asyncio.run(pv_rate(db, args.pv))
-        print(
-            f"  PV d'affectation: {rate:.0f} PV/s over {n} (target ≥ {PV_TARGET:.0f}/s, "
-            f"ratio {rate / PV_TARGET:.2f}: {'OK' if rate >= PV_TARGET else 'MISSED'})"
-        )
-
-        times = asyncio.run(couverture_latency(db, settings, args.runs, [7001, 7002]))
-        p95 = 0.0
-        for user, label, perimeter in (
-            (7001, "whole department", Perimeter(DEP)),
-            (7002, f"secteur {secteur!r}", Perimeter(DEP, frozenset({secteur}))),
-        ):
-            ms = [x * 1000 for x in times[user]]
-            q95 = statistics.quantiles(ms, n=20)[18]
-            alone, alone_cpu = asyncio.run(report_only(db, perimeter, 20))
+        if args.part in ("all", "pv"):
+            rate, n = asyncio.run(pv_rate(db, args.pv))
             print(
-                f"  /couverture, {label}, through the test server: p50 "
-                f"{statistics.median(ms):.1f} ms, p95 {q95:.1f} ms, max {max(ms):.1f} ms over "
-                f"{len(ms)} (target p95 < {P95_TARGET:.0f} ms, ratio {q95 / P95_TARGET:.2f}: "
-                f"{'OK' if q95 < P95_TARGET else 'MISSED'}); the coverage report alone: p95 "
-                f"{alone:.1f} ms wall, {alone_cpu:.1f} ms CPU"
+                f"  PV d'affectation: {rate:.0f} PV/s over {n} (target ≥ {PV_TARGET:.0f}/s, "
+                f"ratio {rate / PV_TARGET:.2f}: {'OK' if rate >= PV_TARGET else 'MISSED'})"
             )
-            if user == 7001:
-                p95 = q95
-        print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    return 0 if rate >= PV_TARGET and p95 < P95_TARGET else 1
+            ok = ok and rate >= PV_TARGET
+
+        if args.part in ("all", "couverture"):
+            times = asyncio.run(couverture_latency(db, settings, args.runs, [7001, 7002]))
+            for user, label, perimeter in (
+                (7001, "whole department", Perimeter(DEP)),
+                (7002, f"secteur {secteur!r}", Perimeter(DEP, frozenset({secteur}))),
+            ):
+                ms = [wall * 1000 for wall, _ in times[user]]
+                cpu = [c * 1000 for _, c in times[user]]
+                q95, cpu95 = statistics.quantiles(ms, n=20)[18], statistics.quantiles(cpu, n=20)[18]
+                alone, alone_cpu = asyncio.run(report_only(db, perimeter, 20))
+                print(
+                    f"  /couverture, {label}, through the test server: p50 "
+                    f"{statistics.median(ms):.1f} ms, p95 {q95:.1f} ms, max {max(ms):.1f} ms over "
+                    f"{len(ms)} (target p95 < {P95_TARGET:.0f} ms, ratio {q95 / P95_TARGET:.2f}: "
+                    f"{'OK' if q95 < P95_TARGET else 'MISSED'}); process CPU per request p50 "
+                    f"{statistics.median(cpu):.1f} ms, p95 {cpu95:.1f} ms; the coverage report "
+                    f"alone: p95 {alone:.1f} ms wall, "
+                    f"{alone_cpu:.1f} ms CPU"
+                )
+                if user == 7001:
+                    ok = ok and q95 < P95_TARGET
+        print(f"  load average after: {_load()}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
