@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.config import Settings
 from core.models import OutboxMail
+from core.services.outbox import decode_context, render_mail
 from mail.sender import (
     SMTP_TIMEOUT,
     PermanentError,
@@ -256,6 +257,14 @@ async def run_worker(
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+def _subject(kind: str, context: dict[str, Any] | None) -> str:
+    """Subject of a mail queued in bulk (rendered only when sent)."""
+    try:
+        return render_mail(kind, decode_context(context or {}))[0]
+    except Exception:  # listing must not fail on one bad row; delivery will report it
+        return f"({kind})"
+
+
 async def list_mails(
     session: AsyncSession, status: str | None = None, *, limit: int | None = None
 ) -> list[dict[str, Any]]:
@@ -265,6 +274,7 @@ async def list_mails(
         OutboxMail.kind,
         OutboxMail.to_addr,
         OutboxMail.subject,
+        OutboxMail.context,
         OutboxMail.status,
         OutboxMail.attempts,
         OutboxMail.next_attempt_at,
@@ -284,7 +294,7 @@ async def list_mails(
             "id": r.id,
             "kind": r.kind,
             "to": r.to_addr,
-            "subject": r.subject,
+            "subject": r.subject if r.subject is not None else _subject(r.kind, r.context),
             "status": r.status,
             "attempts": r.attempts,
             "next_attempt_at": _utc(r.next_attempt_at) if r.status == "pending" else None,

@@ -7,8 +7,8 @@ pure, and doing them beside the socket keeps the event loop (the bot, the outbox
 Why nothing is lost or doubled, whatever the moment of a crash:
 
 * fetching uses BODY.PEEK[], so reading changes nothing on the server;
-* a message is handled in its own transaction, which also records its key in
-  `processed_mails`: a crash before the commit means it is read and handled again;
+* a message is handled in a transaction that also records its key in `processed_mails`:
+  a crash before the commit means it is read and handled again;
 * only after that commit is it moved to `Traitees` (MOVE is atomic); a crash between the
   commit and the move leaves it in the folder, and the next poll finds its key already
   recorded and just moves it;
@@ -16,8 +16,10 @@ Why nothing is lost or doubled, whatever the moment of a crash:
   never the thing that prevents a double application (that is the key). That is also why a
   UIDVALIDITY change can safely restart from UID 0.
 
-Messages are handled one transaction each, but moved and acknowledged (`last_uid`) per
-fetched batch: same order of effects for every message, one IMAP round trip instead of 200.
+Messages are handled one transaction per fetched batch (same order of effects as one by
+one, and the same all-or-nothing per message since a batch commits or not as a whole; a
+batch that fails is redone one transaction per message, which isolates a bad one), then
+moved and acknowledged (`last_uid`) per batch: one IMAP round trip instead of 200.
 The log carries counts and UIDs only: no address, subject or body.
 """
 
@@ -47,7 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.config import Settings
 from core.models import ImapState
 from core.rules.tokens import find_tokens
-from core.services.replies import IncomingMail, handle_mail
+from core.services.replies import IncomingMail, handle_mail, handle_mails
 from core.services.storage import FileStore
 from mail.automatic import bounce_recipients, is_automatic
 from mail.classify import Answer, classify
@@ -496,6 +498,19 @@ async def _handle(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
     return outcome
 
 
+async def _handle_batch(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+                        store: FileStore, mails: Sequence[IncomingMail],
+                        today: date | None) -> list[str]:
+    async with sessionmaker() as session:
+        try:
+            outcomes = await handle_mails(session, settings, store, mails, today)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    return outcomes
+
+
 async def _flush(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession],
                  folder: str, uidvalidity: int, pending: _Pending, last_uid: int) -> int:
     """Move what is handled, then acknowledge it; returns the new last_uid."""
@@ -540,6 +555,21 @@ async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession
                 # through the database.
                 ahead = asyncio.ensure_future(
                     conn.call("lecture", conn.box.fetch_read, chunks[k + 1]))
+            readable = [(uid, mail) for uid, mail in items if mail is not None]
+            batch_outcomes: list[str] | None = None
+            if len(readable) > 1:
+                try:
+                    batch_outcomes = await _handle_batch(
+                        sessionmaker, settings, store, [m for _, m in readable], today)
+                except _TRANSIENT:
+                    raise
+                except Exception as err:
+                    # One odd message (or a concurrent reader) spoils the batch: nothing of
+                    # it is committed; one transaction per message finds which one.
+                    log.warning("batch of %d handled one by one (%s)", len(readable),
+                                type(err).__name__)
+            outcomes = dict(zip((uid for uid, _ in readable), batch_outcomes or (),
+                                strict=False))
             for uid, mail in items:
                 counts["seen"] += 1
                 if mail is None:
@@ -548,7 +578,8 @@ async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession
                     log.warning("UID %d unreadable: quarantined", uid)
                 else:
                     try:
-                        outcome = await _handle(sessionmaker, settings, store, mail, today)
+                        outcome = outcomes.get(uid) or await _handle(
+                            sessionmaker, settings, store, mail, today)
                     except _TRANSIENT:
                         raise
                     except Exception as err:

@@ -23,6 +23,7 @@ import aiosmtplib
 
 from core.config import Settings
 from core.models import OutboxMail
+from core.services.outbox import rendered
 from core.texts import t
 
 log = logging.getLogger("aesh.mail.sender")
@@ -112,13 +113,17 @@ def build_message(row: OutboxMail, settings: Settings) -> EmailMessage:
     attachment, malformed address or header): retrying would not help."""
     msg = EmailMessage(policy=_POLICY)
     try:
+        subject, body_text, body_html = rendered(row)
+    except Exception as err:  # a template or context that cannot render will never render
+        raise PermanentError(f"cannot render {row.kind}: {type(err).__name__}") from None
+    try:
         msg["From"] = _address(t("outbox.expediteur_nom"), settings.mail_from)
         msg["To"] = _addresses([row.to_addr])
         if row.cc:
             msg["Cc"] = _addresses(row.cc)
         if row.reply_to:
             msg["Reply-To"] = _addresses([row.reply_to])
-        msg["Subject"] = _one_line(row.subject)
+        msg["Subject"] = _one_line(subject)
         msg["Date"] = format_datetime(datetime.now(UTC))
         msg["Message-ID"] = row.message_id
         # RFC 3834: well-behaved autoresponders (out of office, vacation) stay silent.
@@ -137,9 +142,9 @@ def build_message(row: OutboxMail, settings: Settings) -> EmailMessage:
     # Both encodings survive a server without 8BITMIME. Quoted-printable keeps the text
     # readable in the raw source; the HTML, read by no one raw, takes base64, which is
     # encoded in C (quoted-printable is pure Python and showed in throughput profiles).
-    msg.set_content(row.body_text, charset="utf-8", cte="quoted-printable")
-    if row.body_html:
-        msg.add_alternative(row.body_html, subtype="html", charset="utf-8", cte="base64")
+    msg.set_content(body_text, charset="utf-8", cte="quoted-printable")
+    if body_html:
+        msg.add_alternative(body_html, subtype="html", charset="utf-8", cte="base64")
     for index, att in enumerate(row.attachments or [], start=1):
         # Relative paths are under AESH_STORAGE_DIR; an absolute one replaces it in the join.
         path = Path(settings.storage_dir) / att.get("path", "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,9 +35,12 @@ class OutboxMail(Base):
     to_addr: Mapped[str] = mapped_column(String(320))
     cc: Mapped[list[str] | None] = mapped_column(JSON)
     reply_to: Mapped[str | None] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(String(500))
-    body_text: Mapped[str] = mapped_column(Text)
+    # Rendered when queued, or — for mails queued in bulk — left empty with their template
+    # `context` and rendered by the sender (core.services.outbox.rendered).
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attachments: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     candidature_id: Mapped[int | None] = mapped_column(

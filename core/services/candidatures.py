@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.config import Settings
 from core.dates import today_paris
@@ -27,7 +28,7 @@ from core.rules import tokens
 from core.rules.contacts import contacts_for
 from core.rules.files import MAX_PIECE_BYTES, sniff
 from core.services import journal
-from core.services.outbox import MailDraft, enqueue, plus_address
+from core.services.outbox import MailDraft, enqueue, enqueue_many, plus_address
 from core.services.storage import FileStore
 from core.texts import t
 
@@ -589,11 +590,26 @@ async def renewal_sweep(
     session: AsyncSession, settings: Settings, store: FileStore, today: date | None = None
 ) -> SweepReport:
     """Ask, remind or delete, once per candidature and per step: a second run the same day
-    finds nothing left to do."""
+    finds nothing left to do.
+
+    Questions and reminders are set-based (one UPDATE and one multi-row INSERT of mails per
+    chunk): on the first day of a campaign every candidature of a department falls due at
+    once. Deletions, rare and touching files, go one by one."""
     today = today or today_paris()
     report = SweepReport()
     q = (
-        select(Candidature, Candidat)
+        select(
+            Candidature.id,
+            Candidature.statut,
+            Candidature.valide_jusqu_au,
+            Candidature.relance_le,
+            Candidature.rappel_le,
+            Candidature.departement,
+            Candidature.type,
+            Candidat.prenom,
+            Candidat.email,
+            Candidat.telegram_id,
+        )
         .join(Candidat, Candidat.id == Candidature.candidat_id)
         .where(
             Candidature.statut.not_in(
@@ -603,74 +619,131 @@ async def renewal_sweep(
         )
         .order_by(Candidature.id)
     )
-    for cand, candidat in (await session.execute(q)).all():
+    asked: list[Any] = []
+    reminded: list[Any] = []
+    for row in (await session.execute(q)).all():
         action = rules.renewal_action(
-            cand.statut,
-            cand.valide_jusqu_au,
-            cand.relance_le,
-            cand.rappel_le,
+            row.statut,
+            row.valide_jusqu_au,
+            row.relance_le,
+            row.rappel_le,
             today,
             settings.renewal_reply_days,
         )
         if action is rules.RenewalAction.ASK:
-            cand.relance_le = today
-            await _send_renewal(session, settings, cand, candidat, "renewal")
-            if candidat.telegram_id is not None:
-                session.add(
-                    BotNotification(
-                        telegram_id=candidat.telegram_id,
-                        kind="renewal_question",
-                        payload={"candidature_id": cand.id},
-                    )
-                )
-            report.asked.append(cand.id)
+            asked.append(row)
         elif action is rules.RenewalAction.REMIND:
-            cand.rappel_le = today
-            await _send_renewal(session, settings, cand, candidat, "renewal_reminder")
-            report.reminded.append(cand.id)
+            reminded.append(row)
         elif action is rules.RenewalAction.DELETE:
-            ctx = await _renewal_context(session, settings, cand, candidat)
-            if candidat.email:
-                await enqueue(
-                    session,
-                    settings,
-                    MailDraft(
-                        kind="deletion_notice",
-                        to=candidat.email,
-                        context=ctx,
-                        candidature_id=cand.id,
-                    ),
-                )
-            await erase(session, store, cand, rules.Statut.SUPPRIMEE, today)
-            report.deleted.append(cand.id)
+            report.deleted.append(row.id)
+
+    report.asked = [r.id for r in asked]
+    report.reminded = [r.id for r in reminded]
+    await _set_dates(session, report.asked, relance_le=today)
+    await _set_dates(session, report.reminded, rappel_le=today)
+    secret = settings.require_secret_key()
+    contexts = _ContextCache(settings)
+    ordinal = today.toordinal()
+
+    def questions() -> Any:
+        for r in asked:
+            if not r.email:
+                continue
+            token = tokens.sign(secret, "r", r.id, ordinal)
+            yield MailDraft(
+                kind="renewal",
+                to=r.email,
+                context=contexts.renewal(r, today, today),
+                reply_to=plus_address(settings, token),
+                message_id=renewal_message_id(settings, token),
+                candidature_id=r.id,
+            )
+        for r in reminded:
+            if not r.email:
+                continue
+            ctx = contexts.renewal(r, r.relance_le, today)
+            ctx["jours_restants"] = (ctx["date_limite"] - today).days
+            # The question owns the renewal Message-ID; a reminder is another message that
+            # carries the same reply key.
+            token = tokens.sign(secret, "r", r.id, r.relance_le.toordinal())
+            yield MailDraft(
+                kind="renewal_reminder",
+                to=r.email,
+                context=ctx,
+                reply_to=plus_address(settings, token),
+                candidature_id=r.id,
+            )
+
+    await enqueue_many(session, settings, questions())
+    notifications = [
+        {
+            "telegram_id": r.telegram_id,
+            "kind": "renewal_question",
+            "payload": {"candidature_id": r.id},
+            "created_at": utcnow(),
+        }
+        for r in asked
+        if r.telegram_id is not None
+    ]
+    for start in range(0, len(notifications), 2000):
+        await session.execute(insert(BotNotification), notifications[start : start + 2000])
+
+    for cand_id in report.deleted:
+        cand = await session.get(Candidature, cand_id)
+        assert cand is not None and cand.candidat_id is not None
+        candidat = await session.get(Candidat, cand.candidat_id)
+        assert candidat is not None
+        if candidat.email:
+            await enqueue(
+                session,
+                settings,
+                MailDraft(
+                    kind="deletion_notice",
+                    to=candidat.email,
+                    context=await _renewal_context(session, settings, cand, candidat),
+                    candidature_id=cand.id,
+                ),
+            )
+        await erase(session, store, cand, rules.Statut.SUPPRIMEE, today)
     await session.flush()
     return report
 
 
-async def _send_renewal(
-    session: AsyncSession, settings: Settings, cand: Candidature, candidat: Candidat, kind: str
-) -> None:
-    if not candidat.email:
-        return
-    token = renewal_token(settings, cand)
-    ctx = await _renewal_context(session, settings, cand, candidat)
-    if kind == "renewal_reminder":
-        ctx["jours_restants"] = (ctx["date_limite"] - (cand.rappel_le or today_paris())).days
-    # Only the question itself owns the renewal Message-ID; a reminder is another message
-    # that carries the same reply key.
-    mid = renewal_message_id(settings, token) if kind == "renewal" else None
-    await enqueue(
-        session,
-        settings,
-        MailDraft(
-            kind=kind,
-            to=candidat.email,
-            context=ctx,
-            reply_to=plus_address(settings, token),
-            message_id=mid,
-            candidature_id=cand.id,
-        ),
-    )
+async def _set_dates(session: AsyncSession, ids: Sequence[int], **values: date) -> None:
+    # Candidatures already loaded in this session (a caller's, or a test's) see the new dates:
+    # the bulk UPDATE bypasses the identity map.
+    wanted = set(ids)
+    for obj in list(session.sync_session.identity_map.values()):
+        if isinstance(obj, Candidature) and obj.id in wanted:
+            for key, value in values.items():
+                set_committed_value(obj, key, value)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        await session.execute(update(Candidature).where(Candidature.id.in_(chunk)).values(**values))
+
+
+class _ContextCache:
+    """Renewal mail contexts; the department/type part is the same for thousands of rows."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.common: dict[tuple[str | None, str], dict[str, Any]] = {}
+
+    def renewal(self, r: Any, relance_le: date, today: date) -> dict[str, Any]:
+        key = (r.departement, r.type)
+        common = self.common.get(key)
+        if common is None:
+            common = self.common[key] = {
+                **_mail_context(self.settings, r.departement, r.type),
+                "type_libelle": type_label(r.type),
+            }
+        return {
+            **common,
+            "prenom": r.prenom,
+            "reference": reference(r.id),
+            "valide_jusqu_au": r.valide_jusqu_au,
+            "date_limite": rules.reply_deadline(relance_le, self.settings.renewal_reply_days),
+        }
 
 
 class Answer:
@@ -709,7 +782,6 @@ async def apply_renewal_answer(
             return "deja_traitee"
         cand.valide_jusqu_au = rules.renewed_validity(cand.valide_jusqu_au)
         cand.relance_le = cand.rappel_le = cand.clarification_le = None
-        await session.flush()
         if candidat.email:
             await enqueue(
                 session,
@@ -726,6 +798,7 @@ async def apply_renewal_answer(
                         "valide_jusqu_au": cand.valide_jusqu_au,
                     },
                 ),
+                render_now=False,
             )
         await journal.record(
             session,
@@ -752,6 +825,7 @@ async def apply_renewal_answer(
                         "reference": reference(cand.id),
                     },
                 ),
+                render_now=False,
             )
         await erase(session, store, cand, rules.Statut.RETIREE, today)
         await journal.record(
@@ -779,8 +853,8 @@ async def apply_renewal_answer(
                 reply_to=plus_address(settings, token),
                 candidature_id=cand.id,
             ),
+            render_now=False,
         )
-    await session.flush()
     return "clarification"
 
 

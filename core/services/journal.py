@@ -44,4 +44,6 @@ async def record_many(session: AsyncSession, entries: list[dict[str, Any]]) -> N
 
 
 async def record(session: AsyncSession, kind: str, entity: str, entity_id: str, **kw: Any) -> None:
-    await record_many(session, [entry(kind, entity, entity_id, **kw)])
+    # Added to the unit of work rather than inserted now: a batch of mail replies writes its
+    # journal rows in one statement at the flush.
+    session.add(JournalEntry(**entry(kind, entity, entity_id, **kw)))

@@ -8,14 +8,18 @@ so a retry is the same message.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from email.utils import make_msgid
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.models import OutboxMail
+from core.models.base import utcnow
 from core.texts import render
 
 
@@ -63,9 +67,38 @@ def render_mail(kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
     return subject, text, html
 
 
-async def enqueue(session: AsyncSession, settings: Settings, draft: MailDraft) -> OutboxMail:
-    """Queue a mail in the caller's transaction (nothing is sent until it commits)."""
-    subject, text, html = render_mail(draft.kind, draft.context)
+def encode_context(context: dict[str, Any]) -> dict[str, Any]:
+    """A template context as JSON (dates tagged, so the mail renders the same later)."""
+    # type() rather than isinstance: a datetime is a date, and this runs for every mail of a
+    # bulk sweep.
+    return {k: {"$date": v.isoformat()} if type(v) is date else v for k, v in context.items()}
+
+
+def decode_context(stored: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: date.fromisoformat(v["$date"]) if isinstance(v, dict) and "$date" in v else v
+        for k, v in stored.items()
+    }
+
+
+def rendered(row: OutboxMail) -> tuple[str, str, str | None]:
+    """(subject, text, html) of a row, rendering now a mail queued in bulk (see enqueue_many)."""
+    if row.body_text is not None and row.subject is not None:
+        return row.subject, row.body_text, row.body_html
+    return render_mail(row.kind, decode_context(row.context or {}))
+
+
+async def enqueue(
+    session: AsyncSession, settings: Settings, draft: MailDraft, *, render_now: bool = True
+) -> OutboxMail:
+    """Queue a mail in the caller's transaction (nothing is sent until it commits).
+
+    `render_now=False` keeps the template context and lets the sender render it: for the
+    mails of a batch (replies to the renewal question), where rendering was most of the
+    cost; a mail rendered now shows a template error in the transaction that queues it."""
+    subject = text = html = None
+    if render_now:
+        subject, text, html = render_mail(draft.kind, draft.context)
     row = OutboxMail(
         message_id=draft.message_id or new_message_id(settings),
         kind=draft.kind,
@@ -75,6 +108,7 @@ async def enqueue(session: AsyncSession, settings: Settings, draft: MailDraft) -
         subject=subject,
         body_text=text,
         body_html=html,
+        context=None if render_now else encode_context(draft.context),
         attachments=[a.__dict__ for a in draft.attachments] or None,
         headers=draft.headers or None,
         candidature_id=draft.candidature_id,
@@ -83,3 +117,43 @@ async def enqueue(session: AsyncSession, settings: Settings, draft: MailDraft) -
     # or commit, in the same transaction as the change.
     session.add(row)
     return row
+
+
+_CHUNK = 2000
+
+
+async def enqueue_many(
+    session: AsyncSession, settings: Settings, drafts: Iterable[MailDraft]
+) -> int:
+    """Queue many mails at once (the renewal sweep asks thousands of candidates on the same
+    day): one multi-row INSERT per chunk, in the caller's transaction, and no rendering now —
+    the row keeps its template context and the sender renders it (same templates, same
+    result). Rendering 100,000 mails up front took longer than the whole sweep may."""
+    table = cast(Table, OutboxMail.__table__)
+    now = utcnow()  # one timestamp for the batch, not one default call per row
+    count = 0
+    chunk: list[dict[str, Any]] = []
+    for draft in drafts:
+        if draft.attachments or draft.cc or draft.headers:
+            # Every row of one INSERT has the same columns; bulk mails are plain ones.
+            raise ValueError("bulk mails carry no attachments, copies or extra headers")
+        chunk.append(
+            {
+                "message_id": draft.message_id or new_message_id(settings),
+                "kind": draft.kind,
+                "to_addr": draft.to,
+                "reply_to": draft.reply_to,
+                "context": encode_context(draft.context),
+                "candidature_id": draft.candidature_id,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+        )
+        if len(chunk) >= _CHUNK:
+            await session.execute(insert(table), chunk)
+            count += len(chunk)
+            chunk = []
+    if chunk:
+        await session.execute(insert(table), chunk)
+        count += len(chunk)
+    return count

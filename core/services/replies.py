@@ -41,21 +41,76 @@ async def handle_mail(
     today: date | None = None,
 ) -> str:
     """Apply one mail and record it; returns the outcome code (never raises on bad input)."""
-    if await already_processed(session, mail.key):
-        return "deja_traite"
-    outcome, cand_id = await _decide(session, settings, store, mail, today)
-    session.add(ProcessedMail(key=mail.key, outcome=outcome, candidature_id=cand_id))
     try:
-        await session.flush()
+        [outcome] = await handle_mails(session, settings, store, [mail], today)
     except IntegrityError:  # another reader recorded it first
         await session.rollback()
         return "deja_traite"
     return outcome
 
 
+async def handle_mails(
+    session: AsyncSession, settings: Settings, store: FileStore, mails: Sequence[IncomingMail],
+    today: date | None = None,
+) -> list[str]:
+    """Apply mails in order, in the caller's transaction, and record each; one outcome code
+    per mail. A batch reads the processed keys and the candidatures it needs in three
+    statements and writes at one flush. IntegrityError means another reader recorded one
+    of these mails meanwhile: the caller rolls back and handles them one by one."""
+    done = set(
+        await session.scalars(
+            select(ProcessedMail.key).where(ProcessedMail.key.in_({m.key for m in mails}))
+        )
+    )
+    renewals = [_renewal_token(settings, m) for m in mails]
+    # Held for the batch: the session's identity map only keeps weak references.
+    loaded = await _preload(session, mails, renewals)
+    outcomes: list[str] = []
+    for mail, renewal in zip(mails, renewals, strict=True):
+        if mail.key in done:  # handled before, or twice in this batch
+            outcomes.append("deja_traite")
+            continue
+        done.add(mail.key)
+        outcome, cand_id = await _decide(session, settings, store, mail, renewal, today)
+        session.add(ProcessedMail(key=mail.key, outcome=outcome, candidature_id=cand_id))
+        outcomes.append(outcome)
+    await session.flush()
+    del loaded
+    return outcomes
+
+
+def _renewal_token(settings: Settings, mail: IncomingMail) -> tuple[str, int, int] | None:
+    """The genuine renewal token the mail answers (purpose, candidature id, stamp), if any."""
+    if mail.bounced or mail.automatic:
+        return None
+    secret = settings.require_secret_key()
+    genuine = [p for p in (tokens.verify(secret, k) for k in mail.reply_keys) if p]
+    return next((p for p in genuine if p[0] == "r"), None)
+
+
+async def _preload(
+    session: AsyncSession, mails: Sequence[IncomingMail],
+    renewals: Sequence[tuple[str, int, int] | None],
+) -> list[object]:
+    """Load the candidatures and candidates the batch answers into the session, so that
+    `session.get` finds them without a query each."""
+    ids = {found[1] for found in renewals if found is not None}
+    if not ids:
+        return []
+    loaded: list[object] = []
+    cands = (await session.scalars(select(Candidature).where(Candidature.id.in_(ids)))).all()
+    loaded.extend(cands)
+    people = {c.candidat_id for c in cands if c.candidat_id is not None}
+    if people:
+        loaded.extend(
+            (await session.scalars(select(Candidat).where(Candidat.id.in_(people)))).all()
+        )
+    return loaded
+
+
 async def _decide(
     session: AsyncSession, settings: Settings, store: FileStore, mail: IncomingMail,
-    today: date | None,
+    renewal: tuple[str, int, int] | None, today: date | None,
 ) -> tuple[str, int | None]:
     if mail.bounced:
         await session.execute(
@@ -65,12 +120,9 @@ async def _decide(
         return "rebond", None
     if mail.automatic:
         return "automatique", None  # never an answer, never answered
-    secret = settings.require_secret_key()
-    genuine = [p for p in (tokens.verify(secret, k) for k in mail.reply_keys) if p]
-    renewal = [p for p in genuine if p[0] == "r"]
-    if not renewal:
+    if renewal is None:
         return ("jeton_invalide" if mail.reply_keys else "sans_jeton"), None
-    _, cand_id, stamp = renewal[0]
+    _, cand_id, stamp = renewal
     cand = await session.get(Candidature, cand_id)
     if cand is None:
         return "candidature_inconnue", cand_id

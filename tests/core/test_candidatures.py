@@ -17,6 +17,7 @@ from core.models import BotNotification, Candidat, Candidature, OutboxMail, Piec
 from core.rules import tokens
 from core.rules.candidature import renewed_validity
 from core.services import candidatures as svc
+from core.services.outbox import rendered
 from core.services.storage import FileStore
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -178,7 +179,9 @@ async def test_renewal_question_once_then_keep_extends_six_months(
         token = svc.renewal_token(settings, cand)
         assert q.reply_to == f"aesh+{token}@ac-test.fr"
         assert q.message_id == f"<renewal-{token}@ac-test.fr>"
-        assert "27/09/2026" in q.body_text  # the reply deadline
+        subject, text, html = rendered(q)  # queued in bulk: rendered when sent
+        assert "27/09/2026" in text and html and "27/09/2026" in html  # the reply deadline
+        assert subject.startswith("Votre candidature AESH")
         assert cand.statut == "incomplete" and cand.relance_le == date(2026, 8, 28)
         notes = (await s.scalars(select(BotNotification))).all()
         assert [n.kind for n in notes] == ["renewal_question"]

@@ -44,6 +44,7 @@ from core.models import (
     ProcessedMail,
 )
 from core.services import candidatures as svc
+from core.services import replies
 from core.services.storage import FileStore
 from mail import reader
 from mail.outbox import flush
@@ -833,15 +834,16 @@ async def test_a_bug_on_one_message_quarantines_it_only(
     for email, cand_id in zip(people, ids, strict=True):
         mid, reply_to = await question(sessionmaker, cand_id)
         box.append(reply(email, reply_to, mid, "Oui"))
-    handle = reader.handle_mail
+    decide = replies._decide
 
     async def buggy(session: AsyncSession, settings_: Settings, store_: FileStore,
-                    mail: Any, today: date | None = None) -> str:
+                    mail: Any, *rest: Any) -> Any:
         if mail.sender == people[0]:
             raise KeyError("bug in core")
-        return await handle(session, settings_, store_, mail, today)
+        return await decide(session, settings_, store_, mail, *rest)
 
-    monkeypatch.setattr(reader, "handle_mail", buggy)
+    # The batch of both fails as a whole; one transaction each then isolates the bad one.
+    monkeypatch.setattr(replies, "_decide", buggy)
     assert await poll(sessionmaker, settings, store) == PollReport(seen=2, applied=1,
                                                                    quarantined=1)
     assert box.count("Quarantaine") == 1 and box.count("Traitees") == 1
@@ -883,15 +885,22 @@ LAUNCHER = textwrap.dedent(
     cli.build_parser = build_parser
     delay = float(os.environ.get("AESH_TEST_REPLY_DELAY") or 0)
     if delay:
-        # Slows the child down so that SIGKILL lands in the middle of the batch.
-        from mail import reader
-        _handle = reader.handle_mail
+        # Slows the child down so that SIGKILL lands in the middle of a poll.
+        from core.services import replies
+        _decide = replies._decide
 
         async def slow(*args, **kwargs):
             await asyncio.sleep(delay)
-            return await _handle(*args, **kwargs)
+            return await _decide(*args, **kwargs)
 
-        reader.handle_mail = slow
+        replies._decide = slow
+    batch = int(os.environ.get("AESH_TEST_BATCH") or 0)
+    if batch:
+        # Small transactions, so that a kill can land between two of them, or between a
+        # commit and its MOVE.
+        import functools
+        from mail import reader
+        reader.poll_once = functools.partial(reader.poll_once, batch=batch)
     raise SystemExit(cli.main(sys.argv[1:]))
     """
 )
@@ -979,7 +988,7 @@ async def test_sigkill_mid_batch_loses_and_doubles_nothing(
         box.append(raw)
     await engine.dispose()
 
-    env = cli_env(tmp_path, db, dovecot, AESH_TEST_REPLY_DELAY="0.05")
+    env = cli_env(tmp_path, db, dovecot, AESH_TEST_REPLY_DELAY="0.05", AESH_TEST_BATCH="5")
     args = ["mail", "poll", "--once", "--today", TODAY.isoformat()]
 
     def processed() -> int:
