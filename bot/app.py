@@ -16,7 +16,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.middlewares import Caller, RetryAfter, UnitOfWork
+from bot.middlewares import RetryAfter, UnitOfWork
 from bot.storage import SqlStorage
 from core.config import Settings
 from core.errors import DomainError
@@ -61,13 +61,14 @@ def make_dispatcher(
         storage=SqlStorage(sessionmaker),
         # Updates of one chat run one at a time: a double tap cannot race itself.
         events_isolation=isolation or SimpleEventIsolation(),
+        # The unit of work below locks the chat and reads the state in its own session.
+        disable_fsm=True,
         sessionmaker=sessionmaker,
         settings=settings,
         store=FileStore(settings.storage_dir),
         bot_username=bot_username,
     )
-    dp.update.outer_middleware(UnitOfWork(sessionmaker))
-    dp.update.outer_middleware(Caller())
+    dp.update.outer_middleware(UnitOfWork(sessionmaker, dp.fsm))
     # Commands first (they work in any state), then dialogs, then the catch-all.
     routers = (
         common.router,

@@ -12,28 +12,40 @@ from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
     NextRequestMiddlewareType,
 )
+from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY
 from aiogram.exceptions import TelegramRetryAfter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage import current_session
-from core.models import BotUpdate
+from bot.storage import SqlStorage, UpdateScope, current_scope, open_update, record_update
 
 log = logging.getLogger("aesh.bot")
 
 
 class UnitOfWork(BaseMiddleware):
-    """Open a session per update, inject it, commit after the handler with the update id.
+    """One update, one transaction: lock the chat, open a session, skip an update already
+    applied, load the dialog state, run the handler, then write the dialog state and the
+    update id and commit.
 
     Telegram delivers updates at least once: an update whose id is already recorded is
-    dropped, so a redelivery after a crash changes nothing twice.
+    dropped, so a redelivery after a crash changes nothing twice. The chat lock comes first
+    (updates of one chat run one at a time, so a double tap cannot race itself), then the
+    session: the check and the state are read under the lock. This replaces aiogram's own
+    FSM middleware (the dispatcher is built with ``disable_fsm=True``), whose state read
+    would otherwise run in a session of its own before this one.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        fsm: FSMContextMiddleware | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.fsm = fsm
 
     async def __call__(
         self,
@@ -42,28 +54,48 @@ class UnitOfWork(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         assert isinstance(event, Update)
+        context: FSMContext | None = None
+        if self.fsm is not None:
+            data["fsm_storage"] = self.fsm.storage
+            if data.get(EVENT_CONTEXT_KEY) is not None:
+                context = self.fsm.resolve_event_context(data["bot"], data)
+        if context is None:
+            return await self._apply(handler, event, data, None)
+        assert self.fsm is not None
+        async with self.fsm.events_isolation.lock(key=context.key):
+            return await self._apply(handler, event, data, context)
+
+    async def _apply(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+        context: FSMContext | None,
+    ) -> Any:
         bot: Bot = data["bot"]
+        fsm_key = None
+        if context is not None and isinstance(context.storage, SqlStorage):
+            fsm_key = context.storage.keys.build(context.key)
         async with self.sessionmaker() as session:
-            seen = await session.scalar(
-                select(BotUpdate.update_id).where(
-                    BotUpdate.update_id == event.update_id, BotUpdate.bot_id == bot.id
-                )
-            )
-            if seen is not None:
+            scope = UpdateScope(session)
+            if await open_update(scope, event.update_id, bot.id, fsm_key):
                 log.info("update %s already handled", event.update_id)
                 return None
-            token = current_session.set(session)
+            token = current_scope.set(scope)
             data["session"] = session
             try:
+                if context is not None:
+                    data["state"] = context
+                    data["raw_state"] = await context.get_state()
                 result = await handler(event, data)
-                session.add(BotUpdate(update_id=event.update_id, bot_id=bot.id))
+                await record_update(scope, event.update_id, bot.id)
                 await session.commit()
                 return result
             except BaseException:
                 await session.rollback()
                 raise
             finally:
-                current_session.reset(token)
+                current_scope.reset(token)
 
 
 class RetryAfter(BaseRequestMiddleware):
@@ -90,24 +122,3 @@ class RetryAfter(BaseRequestMiddleware):
                 )
                 await asyncio.sleep(err.retry_after)
         raise AssertionError("unreachable")
-
-
-class Caller(BaseMiddleware):
-    """Resolve who is talking (a validated candidate, or nobody yet) once per update."""
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        from core.services import candidatures
-
-        user = data.get("event_from_user")
-        session = data.get("session")
-        data["candidat"] = (
-            await candidatures.by_telegram(session, user.id)
-            if user is not None and session is not None
-            else None
-        )
-        return await handler(event, data)

@@ -1,24 +1,140 @@
 """aiogram FSM storage in the product's database: a dialog survives a restart of the bot.
 
-While an update is being handled, the dialog state is written in that update's own
-transaction (see `bot.middlewares`), so a step and what it changed commit together; and
-SQLite never sees two writers waiting on each other.
+While an update is being handled (see `bot.middlewares.UnitOfWork`), the dialog row of the
+chat is read once, with one plain SELECT, and kept for the rest of the update: the form
+engine asks for the state and data several times per step. Changes stay in that update's
+scope and are written by the unit of work just before it commits, in the same transaction
+as the update id and whatever the step changed: a step and its dialog state commit
+together or not at all, and the write lock of SQLite is taken only at the very end, never
+across the Bot API calls of the step.
+
+Outside an update (tests, tools) each call opens its own session and commits at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import copy
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+from sqlalchemy import Table, bindparam, exists, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.models import BotFsm
+from core.models import BotFsm, BotUpdate
+from core.models.base import utcnow
 
-current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
+_FSM = cast(Table, BotFsm.__table__)
+_UPDATES = cast(Table, BotUpdate.__table__)
+
+# Built once: the hot statements of every update (building a statement costs about as much
+# as running it on SQLite).
+_LOAD = select(_FSM.c.key, _FSM.c.state, _FSM.c.data).where(_FSM.c.key == bindparam("k"))
+_UPDATE = (
+    update(_FSM)
+    .where(_FSM.c.key == bindparam("k"))
+    .values(state=bindparam("s"), data=bindparam("d"), updated_at=bindparam("t"))
+)
+# The first read of an update, in one round trip: was it already applied, and the dialog
+# row of its chat if there is one.
+_OPEN = (
+    select(
+        exists()
+        .where(_UPDATES.c.update_id == bindparam("u"), _UPDATES.c.bot_id == bindparam("b"))
+        .label("seen"),
+        _FSM.c.key,
+        _FSM.c.state,
+        _FSM.c.data,
+    )
+    .select_from(select(literal(1).label("one")).subquery())
+    .outerjoin(_FSM, _FSM.c.key == bindparam("k"))
+)
+_SEEN = select(
+    exists()
+    .where(_UPDATES.c.update_id == bindparam("u"), _UPDATES.c.bot_id == bindparam("b"))
+    .label("seen")
+)
+_RECORD = _UPDATES.insert().values(
+    update_id=bindparam("u"), bot_id=bindparam("b"), processed_at=bindparam("t")
+)
+
+
+@dataclass
+class DialogRow:
+    """One chat's dialog as the current update sees it."""
+
+    state: str | None
+    data: dict[str, Any]
+    stored: bool  # a row exists in the database
+    dirty: bool = False
+
+
+@dataclass
+class UpdateScope:
+    """What one update's unit of work holds: its session and the dialog rows it touched."""
+
+    session: AsyncSession
+    rows: dict[str, DialogRow] = field(default_factory=dict)
+
+
+current_scope: ContextVar[UpdateScope | None] = ContextVar("current_scope", default=None)
+
+
+def _dialog(found: Any) -> DialogRow:
+    if found is None or found.key is None:
+        return DialogRow(state=None, data={}, stored=False)
+    return DialogRow(state=found.state, data=dict(found.data or {}), stored=True)
+
+
+async def load_row(session: AsyncSession, key: str) -> DialogRow:
+    return _dialog((await session.execute(_LOAD, {"k": key})).first())
+
+
+async def open_update(scope: UpdateScope, update_id: int, bot_id: int, fsm_key: str | None) -> bool:
+    """Start an update's unit of work: True if the update was already applied; else the
+    dialog row of its chat (``fsm_key``) is loaded into the scope, in the same query."""
+    if fsm_key is None:
+        return bool(await scope.session.scalar(_SEEN, {"u": update_id, "b": bot_id}))
+    found = (await scope.session.execute(_OPEN, {"u": update_id, "b": bot_id, "k": fsm_key})).one()
+    if found.seen:
+        return True
+    scope.rows[fsm_key] = _dialog(found)
+    return False
+
+
+async def record_update(scope: UpdateScope, update_id: int, bot_id: int) -> None:
+    """End an update's unit of work before its commit: its dialog changes and its id."""
+    await write_rows(scope)
+    await scope.session.execute(_RECORD, {"u": update_id, "b": bot_id, "t": utcnow()})
+
+
+async def write_rows(scope: UpdateScope) -> None:
+    """Write the dialog rows changed during the update (called before its commit)."""
+    session = scope.session
+    for key, row in scope.rows.items():
+        if not row.dirty:
+            continue
+        now = utcnow()
+        if row.stored:
+            await session.execute(_UPDATE, {"k": key, "s": row.state, "d": row.data, "t": now})
+        else:
+            # An upsert: a row written meanwhile by a tool outside any update is replaced,
+            # not a reason to lose the step.
+            dialect = session.get_bind().dialect.name
+            insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = insert(_FSM).values(key=key, state=row.state, data=row.data, updated_at=now)
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[_FSM.c.key],
+                    set_={"state": row.state, "data": row.data, "updated_at": now},
+                )
+            )
+        row.stored, row.dirty = True, False
 
 
 class SqlStorage(BaseStorage):
@@ -26,47 +142,49 @@ class SqlStorage(BaseStorage):
         self.sessionmaker = sessionmaker
         self.keys = DefaultKeyBuilder(with_destiny=True)
 
-    async def _row(self, session: AsyncSession, key: StorageKey) -> BotFsm:
+    async def _row(self, scope: UpdateScope, key: StorageKey) -> DialogRow:
         k = self.keys.build(key)
-        row = await session.get(BotFsm, k)
+        row = scope.rows.get(k)
         if row is None:
-            row = BotFsm(key=k, state=None, data={})
-            session.add(row)
+            row = scope.rows[k] = await load_row(scope.session, k)
         return row
 
-    @asynccontextmanager
-    async def _session(self, write: bool) -> AsyncIterator[AsyncSession]:
-        shared = current_session.get()
-        if shared is not None:
-            yield shared
-            if write:
-                await shared.flush()
+    async def _change(self, key: StorageKey, **values: Any) -> None:
+        scope = current_scope.get()
+        if scope is not None:
+            row = await self._row(scope, key)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.dirty = True
             return
-        async with self.sessionmaker() as s:
-            yield s
-            if write:
-                await s.commit()
+        async with self.sessionmaker() as session:
+            own = UpdateScope(session)
+            row = await self._row(own, key)
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.dirty = True
+            await write_rows(own)
+            await session.commit()
+
+    async def _read(self, key: StorageKey) -> DialogRow:
+        scope = current_scope.get()
+        if scope is not None:
+            return await self._row(scope, key)
+        async with self.sessionmaker() as session:
+            return await self._row(UpdateScope(session), key)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        value = state.state if isinstance(state, State) else state
-        async with self._session(write=True) as s:
-            row = await self._row(s, key)
-            row.state = value
+        await self._change(key, state=state.state if isinstance(state, State) else state)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._session(write=False) as s:
-            row = await s.get(BotFsm, self.keys.build(key))
-            return None if row is None else row.state
+        return (await self._read(key)).state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self._session(write=True) as s:
-            row = await self._row(s, key)
-            row.data = dict(data)
+        await self._change(key, data=copy.deepcopy(dict(data)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._session(write=False) as s:
-            row = await s.get(BotFsm, self.keys.build(key))
-            return {} if row is None else dict(row.data or {})
+        # A copy, as a fresh read would give: a handler changing it changes nothing stored.
+        return copy.deepcopy((await self._read(key)).data)
 
     async def close(self) -> None:
         return None

@@ -67,7 +67,8 @@ def _summary(v: Values) -> str:
 
 
 async def _done(run: FormRun, v: Values) -> None:
-    session, candidat = run.data["session"], run.data["candidat"]
+    session, candidat = run.data["session"], await run.candidat()
+    assert candidat is not None  # the form is only started for a validated candidate
     answers = {k: v[k] for k in ANSWER_KEYS if k in v} | auto_answers(v)
     if v.get("_edit"):
         cand = await candidatures.owned(session, candidat, int(v["_edit"]))

@@ -17,13 +17,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiogram import Bot
 from aiogram.fsm.context import FSMContext
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from core.errors import DomainError
+from core.models import Candidat
+from core.services import candidatures
 from core.texts import t
 
 Values = dict[str, Any]
@@ -89,6 +91,17 @@ class FormRun:
 
     async def say(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+
+    async def candidat(self) -> Candidat | None:
+        """The validated candidate talking: the one the handler gave, else looked up now
+        (most steps never need it, so it is not looked up for every update)."""
+        given = self.data.get("candidat")
+        if given is not None:
+            return cast(Candidat, given)
+        user = self.data.get("event_from_user")
+        if user is None:
+            return None
+        return await candidatures.by_telegram(self.data["session"], user.id)
 
 
 def nav_row(nonce: int, back: bool = True) -> list[InlineKeyboardButton]:

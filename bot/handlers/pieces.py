@@ -266,7 +266,8 @@ def _free_text(text: str, _v: Values) -> str:
 
 
 async def _diploma_done(run: FormRun, v: Values) -> None:
-    session, store, c = run.data["session"], run.data["store"], run.data["candidat"]
+    session, store, c = run.data["session"], run.data["store"], await run.candidat()
+    assert c is not None  # the form is only started for a validated candidate
     d = await candidatures.save_diplome(
         session,
         store,
