@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,7 +28,16 @@ from core.rules import tokens
 from core.rules.contacts import contacts_for
 from core.rules.files import MAX_PIECE_BYTES, sniff
 from core.services import journal
-from core.services.outbox import MailDraft, enqueue, enqueue_many, plus_address
+from core.services.outbox import (
+    MailDraft,
+    encode_context,
+    encode_date,
+    enqueue,
+    enqueue_rows,
+    mail_domain,
+    new_message_id,
+    plus_address,
+)
 from core.services.storage import FileStore
 from core.texts import t
 
@@ -559,10 +568,12 @@ def renewal_token(settings: Settings, cand: Candidature) -> str:
     return tokens.sign(settings.require_secret_key(), "r", cand.id, cand.relance_le.toordinal())
 
 
-def renewal_message_id(settings: Settings, token: str) -> str:
-    from core.services.outbox import mail_domain
+# The renewal question's Message-ID; the reader finds the token in In-Reply-To/References.
+RENEWAL_MESSAGE_ID = "<renewal-{token}@{domain}>"
 
-    return f"<renewal-{token}@{mail_domain(settings)}>"
+
+def renewal_message_id(settings: Settings, token: str) -> str:
+    return RENEWAL_MESSAGE_ID.format(token=token, domain=mail_domain(settings))
 
 
 async def _renewal_context(
@@ -641,40 +652,46 @@ async def renewal_sweep(
     report.reminded = [r.id for r in reminded]
     await _set_dates(session, report.asked, relance_le=today)
     await _set_dates(session, report.reminded, rappel_le=today)
-    secret = settings.require_secret_key()
+    sign = tokens.signer(settings.require_secret_key(), "r")
     contexts = _ContextCache(settings)
     ordinal = today.toordinal()
+    local, _, domain = settings.mail_from.partition("@")
+    mid_domain = mail_domain(settings)
 
-    def questions() -> Any:
+    def mails() -> Iterator[dict[str, Any]]:
+        # Rows in the outbox's stored form (enqueue_rows); renewal_message_id and
+        # plus_address written out, as this runs for every candidature due.
         for r in asked:
             if not r.email:
                 continue
-            token = tokens.sign(secret, "r", r.id, ordinal)
-            yield MailDraft(
-                kind="renewal",
-                to=r.email,
-                context=contexts.renewal(r, today, today),
-                reply_to=plus_address(settings, token),
-                message_id=renewal_message_id(settings, token),
-                candidature_id=r.id,
-            )
+            token = sign(r.id, ordinal)
+            yield {
+                "message_id": RENEWAL_MESSAGE_ID.format(token=token, domain=mid_domain),
+                "kind": "renewal",
+                "to_addr": r.email,
+                "reply_to": f"{local}+{token}@{domain}",
+                "context": contexts.renewal(r, today),
+                "candidature_id": r.id,
+            }
         for r in reminded:
             if not r.email:
                 continue
-            ctx = contexts.renewal(r, r.relance_le, today)
-            ctx["jours_restants"] = (ctx["date_limite"] - today).days
+            ctx = contexts.renewal(r, r.relance_le)
+            deadline = rules.reply_deadline(r.relance_le, settings.renewal_reply_days)
+            ctx["jours_restants"] = (deadline - today).days
             # The question owns the renewal Message-ID; a reminder is another message that
             # carries the same reply key.
-            token = tokens.sign(secret, "r", r.id, r.relance_le.toordinal())
-            yield MailDraft(
-                kind="renewal_reminder",
-                to=r.email,
-                context=ctx,
-                reply_to=plus_address(settings, token),
-                candidature_id=r.id,
-            )
+            token = sign(r.id, r.relance_le.toordinal())
+            yield {
+                "message_id": new_message_id(settings),
+                "kind": "renewal_reminder",
+                "to_addr": r.email,
+                "reply_to": f"{local}+{token}@{domain}",
+                "context": ctx,
+                "candidature_id": r.id,
+            }
 
-    await enqueue_many(session, settings, questions())
+    await enqueue_rows(session, mails())
     notifications = [
         {
             "telegram_id": r.telegram_id,
@@ -723,26 +740,33 @@ async def _set_dates(session: AsyncSession, ids: Sequence[int], **values: date) 
 
 
 class _ContextCache:
-    """Renewal mail contexts; the department/type part is the same for thousands of rows."""
+    """Renewal mail contexts, already in their stored form (encode_context): the
+    department/type part and the dates are the same for thousands of rows."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.common: dict[tuple[str | None, str], dict[str, Any]] = {}
+        self.deadlines: dict[date, dict[str, str]] = {}
 
-    def renewal(self, r: Any, relance_le: date, today: date) -> dict[str, Any]:
+    def renewal(self, r: Any, relance_le: date) -> dict[str, Any]:
         key = (r.departement, r.type)
         common = self.common.get(key)
         if common is None:
-            common = self.common[key] = {
+            common = self.common[key] = encode_context({
                 **_mail_context(self.settings, r.departement, r.type),
                 "type_libelle": type_label(r.type),
-            }
+            })
+        deadline = self.deadlines.get(relance_le)
+        if deadline is None:
+            deadline = self.deadlines[relance_le] = encode_date(
+                rules.reply_deadline(relance_le, self.settings.renewal_reply_days)
+            )
         return {
             **common,
             "prenom": r.prenom,
-            "reference": reference(r.id),
-            "valide_jusqu_au": r.valide_jusqu_au,
-            "date_limite": rules.reply_deadline(relance_le, self.settings.renewal_reply_days),
+            "reference": f"C-{r.id:06d}",  # reference(), inlined: once per candidature due
+            "valide_jusqu_au": encode_date(r.valide_jusqu_au),
+            "date_limite": deadline,
         }
 
 

@@ -7,19 +7,20 @@ so a retry is the same message.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from email.utils import make_msgid
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.models import OutboxMail
-from core.models.base import utcnow
 from core.texts import render
 
 
@@ -74,6 +75,12 @@ def encode_context(context: dict[str, Any]) -> dict[str, Any]:
     return {k: {"$date": v.isoformat()} if type(v) is date else v for k, v in context.items()}
 
 
+@lru_cache(maxsize=1024)
+def encode_date(value: date) -> dict[str, str]:
+    """A date as encode_context stores it (shared: bulk mails mostly carry the same dates)."""
+    return {"$date": value.isoformat()}
+
+
 def decode_context(stored: dict[str, Any]) -> dict[str, Any]:
     return {
         k: date.fromisoformat(v["$date"]) if isinstance(v, dict) and "$date" in v else v
@@ -119,41 +126,63 @@ async def enqueue(
     return row
 
 
-_CHUNK = 2000
+# At most SQLAlchemy's insertmanyvalues page: one statement per chunk.
+_CHUNK = 1000
 
 
 async def enqueue_many(
     session: AsyncSession, settings: Settings, drafts: Iterable[MailDraft]
 ) -> int:
-    """Queue many mails at once (the renewal sweep asks thousands of candidates on the same
-    day): one multi-row INSERT per chunk, in the caller's transaction, and no rendering now —
-    the row keeps its template context and the sender renders it (same templates, same
-    result). Rendering 100,000 mails up front took longer than the whole sweep may."""
-    table = cast(Table, OutboxMail.__table__)
-    now = utcnow()  # one timestamp for the batch, not one default call per row
-    count = 0
-    chunk: list[dict[str, Any]] = []
-    for draft in drafts:
-        if draft.attachments or draft.cc or draft.headers:
-            # Every row of one INSERT has the same columns; bulk mails are plain ones.
-            raise ValueError("bulk mails carry no attachments, copies or extra headers")
-        chunk.append(
-            {
+    """Queue many mails at once, rendered by the sender (see enqueue_rows)."""
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for draft in drafts:
+            if draft.attachments or draft.cc or draft.headers:
+                # Every row of one INSERT has the same columns; bulk mails are plain ones.
+                raise ValueError("bulk mails carry no attachments, copies or extra headers")
+            yield {
                 "message_id": draft.message_id or new_message_id(settings),
                 "kind": draft.kind,
                 "to_addr": draft.to,
                 "reply_to": draft.reply_to,
                 "context": encode_context(draft.context),
                 "candidature_id": draft.candidature_id,
-                "created_at": now,
-                "next_attempt_at": now,
             }
-        )
+
+    return await enqueue_rows(session, rows())
+
+
+async def enqueue_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
+    """Queue many plain mails (the renewal sweep asks thousands of candidates on the same
+    day): one multi-row INSERT per chunk, in the caller's transaction, and no rendering now —
+    each row keeps its template context (stored form, see encode_context) and the sender
+    renders it (same templates, same result). Rendering 100,000 mails up front took longer
+    than the whole sweep may. A row: message_id, kind, to_addr, reply_to, context,
+    candidature_id.
+
+    While the database inserts one chunk, the next one is built: the INSERT runs in the
+    driver's thread (aiosqlite) or on the server, and building rows is Python work."""
+    # The database's clock for the timestamps: one SQL expression for the whole statement,
+    # where a Python value would be converted row by row.
+    stmt = insert(cast(Table, OutboxMail.__table__)).values(
+        created_at=func.now(), next_attempt_at=func.now()
+    )
+    count = 0
+    chunk: list[dict[str, Any]] = []
+    writing: asyncio.Future[Any] | None = None
+    for row in rows:
+        chunk.append(row)
         if len(chunk) >= _CHUNK:
-            await session.execute(insert(table), chunk)
+            if writing is not None:
+                await writing
+            # One statement at a time on the session: the previous one is finished here.
+            writing = asyncio.ensure_future(session.execute(stmt, chunk))
+            await asyncio.sleep(0)  # let it hand its statement over before we go on
             count += len(chunk)
             chunk = []
+    if writing is not None:
+        await writing
     if chunk:
-        await session.execute(insert(table), chunk)
+        await session.execute(stmt, chunk)
         count += len(chunk)
     return count

@@ -22,7 +22,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -297,6 +297,14 @@ async def test_lifecycle_keep_through_smtp_and_imap(
                        and str(m["Message-ID"]).startswith("<renewal-")]
     mid, reply_to = str(question_mail["Message-ID"]), str(question_mail["Reply-To"])
     assert reply_to.startswith("aesh+r") and reply_to.endswith("@dsden62.test")
+    # Queued in bulk by the sweep, rendered by the sender: it must read as a full mail.
+    assert str(question_mail["Subject"]) == "Votre candidature AESH : réponse attendue"
+    text = question_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = question_mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    deadline = (ASKED + timedelta(days=settings.renewal_reply_days)).strftime("%d/%m/%Y")
+    for body in (text, html):
+        assert "Chloé" in body
+        assert deadline in body and "{{" not in body
 
     box.append(reply(email, reply_to, mid, "Oui"))
     report = await poll(sessionmaker, settings, store)
@@ -310,6 +318,8 @@ async def test_lifecycle_keep_through_smtp_and_imap(
     await flush(sessionmaker, settings)
     [confirmation] = smtp.messages()
     assert email in str(confirmation["To"])
+    confirmed = confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert RENEWED.strftime("%d/%m/%Y") in confirmed and "{{" not in confirmed
     assert box.count("INBOX") == 0 and box.count("Traitees") == 1
     assert [b"\\Seen" in f for f in box.flags("Traitees")] == [False]  # read with PEEK
     async with sessionmaker() as s:
