@@ -144,17 +144,25 @@ class Embedding:
 
 
 class PreparedFont(TTFFont):
-    __slots__ = ("codes", "embedding", "frozen", "program")
+    __slots__ = ("codes", "embedded", "embedding", "frozen", "program")
 
     codes: dict[int, str]  # codepoint → its fixed code in the embedded font ("" if none)
+    embedded: dict[str, str]  # text → its `Tj` operator, shared by every copy of the face
     embedding: Embedding
     frozen: tuple[Frozen, ...]  # its PDF objects, serialized once (see `_freeze`)
     program: bytes
 
     def encode_text(self, text: str) -> str:
-        # Codes never change (see `_prepare`): one table lookup instead of a pick per char.
-        raw = text.translate(self.codes).encode("utf-16-be").decode("latin-1")
-        return f"({escape_parens(raw)}) Tj"
+        # Codes never change (see `_prepare`): one table lookup instead of a pick per char,
+        # and a text met before (labels, headings) is not even looked up again.
+        op = self.embedded.get(text)
+        if op is None:
+            raw = text.translate(self.codes).encode("utf-16-be").decode("latin-1")
+            op = f"({escape_parens(raw)}) Tj"
+            if len(self.embedded) > 20_000:
+                self.embedded.clear()
+            self.embedded[text] = op
+        return op
 
     def clone(self, index: int) -> PreparedFont:
         """A copy for one document: shared read-only tables, its own subset map and index."""
@@ -163,7 +171,7 @@ class PreparedFont(TTFFont):
             if hasattr(self, slot):
                 setattr(c, slot, getattr(self, slot))
         c.codes, c.embedding, c.program = self.codes, self.embedding, self.program
-        c.frozen = self.frozen
+        c.frozen, c.embedded = self.frozen, self.embedded
         c.i = index
         c.missing_glyphs = []
         c.biggest_size_pt = 0
@@ -224,6 +232,7 @@ def _prepare(style: str, path: Path) -> PreparedFont:
             cid_to_gid[code * 2] = gid >> 8
             cid_to_gid[code * 2 + 1] = gid & 0xFF
     proto.program = program
+    proto.embedded = {}
     proto.codes = {cp: chr(c) for cp in proto.cmap if (c := proto.subset.pick(cp)) is not None}
     proto.embedding = Embedding(
         fontname=f"MPDFAA+{proto.name}",

@@ -90,15 +90,18 @@ _EMPHASIS = re.compile(r"(\*\*|__)")
 _WORDS = re.compile(r"[^ ]+| +")  # breaks at plain spaces only: no-break spaces hold
 
 
-_COLORS: dict[Color, str] = {}
+_PAINTS: dict[Color, tuple[str, str]] = {}
 
 
-def _color_op(color: Color) -> str:
-    """The non-stroking colour operator of `color`, as fpdf2 writes it for text."""
-    r, g, b = color
-    op = f"{r / 255:.3f} g" if r == g == b else f"{r / 255:.3f} {g / 255:.3f} {b / 255:.3f} rg"
-    _COLORS[color] = op
-    return op
+def _paint(color: Color) -> tuple[str, str]:
+    """The filling and stroking colour operators of `color`, as fpdf2 writes them."""
+    got = _PAINTS.get(color)
+    if got is None:
+        r, g, b = color
+        gray = r == g == b
+        fill = f"{r / 255:.3f} g" if gray else f"{r / 255:.3f} {g / 255:.3f} {b / 255:.3f} rg"
+        _PAINTS[color] = got = (fill, fill.upper())
+    return got
 
 
 @dataclass
@@ -126,11 +129,14 @@ class _Document(FPDF):
 
 
 class _Writer:
-    """Lays the markup out with its own line breaking, writing the text operators itself.
+    """Lays the markup out with its own line breaking, writing the page operators itself.
 
     fpdf2's `cell`/`multi_cell` re-measure each line character by character and would cost
     a PV most of its time; widths here come straight from the faces' tables, and the lines
-    of a text wrapped once are kept (`_WRAPPED`).
+    of a text wrapped once are kept (`_WRAPPED`). Text, rules and boxes are PDF operators
+    gathered per page (`pages`) and handed to fpdf2 once, at the end: its `text`, `rect` and
+    colour calls re-check the page, the font and the colours at every step. Each block is
+    wrapped in `q … Q`, so that the graphics state fpdf2 believes in stays true.
     """
 
     def __init__(self, fonts: FontSet) -> None:
@@ -141,8 +147,8 @@ class _Writer:
             faces = {s: cast(TTFFont, self.pdf.fonts[FAMILY + s]) for s in STYLES}
         self.widths = {style: faces[style].cw for style in STYLES}
         self.listed: set[tuple[int, str]] = set()  # (page, style) in the page's resources
-        self.pdf.add_page()
-        self.y = self.pdf.t_margin
+        self.pages: list[list[str]] = []  # each page's operators, in drawing order
+        self.new_page()
         self.left: list[str] = []
         self.right: list[str] = []
         self.table: _Table | None = None
@@ -254,17 +260,13 @@ class _Writer:
     ) -> float:
         """Draw wrapped lines from `top`; returns the y under the last one.
 
-        The text operators are written straight into the page, as `FPDF.text` would write
-        them (one `BT … Td … Tj ET` per run) but in one `q … Q` block: `text` re-checks the
-        page, the font and the colours for every run, which made it the costliest call of a
-        document. The block restores the graphics state, so fpdf2's own idea of the current
-        font and colours stays true."""
+        One `BT … Td … Tj ET` per run, as `FPDF.text` writes them, in one `q … Q` block."""
         pdf = self.pdf
         k = pdf.k
         # Same baseline as fpdf2's cells: half the line plus 0.3 of the font size.
         drop = 0.5 * h + 0.3 * size / k
         y = top
-        ops = [_COLORS.get(color) or _color_op(color)]
+        ops = [_paint(color)[0]]
         for line in lines:
             start = x
             if align in (Align.C, Align.R):
@@ -280,8 +282,30 @@ class _Writer:
                 start += self.width(text, style, size)
             y += h
         if len(ops) > 1:
-            pdf._out("q " + " ".join(ops) + " Q")
+            self.pages[pdf.page - 1].append("q " + " ".join(ops) + " Q")
         return y
+
+    def box(
+        self, x: float, y: float, w: float, h: float, stroke: Color, fill: Color | None = None
+    ) -> None:
+        """A rectangle (mm from the top left), outlined, and filled if `fill`."""
+        pdf = self.pdf
+        k = pdf.k
+        paint = _paint(stroke)[1] + (f" {_paint(fill)[0]}" if fill is not None else "")
+        self.pages[pdf.page - 1].append(
+            f"q {paint} {0.2 * k:.2f} w {x * k:.2f} {(pdf.h - y) * k:.2f} {w * k:.2f} "
+            f"{-h * k:.2f} re {'B' if fill is not None else 'S'} Q"
+        )
+
+    def rule_at(self, y: float, color: Color, width: float = 0.2) -> None:
+        """A horizontal line across the page width at `y` mm."""
+        pdf = self.pdf
+        k = pdf.k
+        at = (pdf.h - y) * k
+        self.pages[pdf.page - 1].append(
+            f"q {_paint(color)[1]} {width * k:.2f} w {pdf.l_margin * k:.2f} {at:.2f} m "
+            f"{(pdf.w - pdf.r_margin) * k:.2f} {at:.2f} l S Q"
+        )
 
     def font(self, style: str) -> TTFFont:
         """The document's face of `style`, listed in the current page's resources."""
@@ -296,11 +320,15 @@ class _Writer:
             self.listed.add((pdf.page, style))
         return cast(TTFFont, font)
 
+    def new_page(self) -> None:
+        self.pdf.add_page()
+        self.pages.append([])
+        self.y = self.pdf.t_margin
+
     def keep(self, height: float) -> None:
         """Start a new page unless `height` mm still fit on this one."""
         if self.y + height > self.pdf.page_break_trigger:
-            self.pdf.add_page()
-            self.y = self.pdf.t_margin
+            self.new_page()
 
     def flow(
         self,
@@ -352,14 +380,10 @@ class _Writer:
         self.y += 0.5
 
     def heading(self, text: str) -> None:
-        pdf = self.pdf
         self.keep(20)
         self.y += 2
         self.flow(text, 11, "B", BLUE, 5.6)
-        pdf.set_draw_color(*BLUE)
-        pdf.set_line_width(0.3)
-        pdf.line(pdf.l_margin, self.y, pdf.w - pdf.r_margin, self.y)
-        pdf.set_line_width(0.2)
+        self.rule_at(self.y, BLUE, 0.3)
         self.y += 1.2
 
     def fields(self, line: str) -> None:
@@ -389,17 +413,13 @@ class _Writer:
         height = len(lines) * LINE + 2.6
         self.keep(height + 1.5)
         self.y += 0.5
-        pdf.set_fill_color(*FILL)
-        pdf.set_draw_color(*BLUE)
-        pdf.rect(pdf.l_margin, self.y, pdf.epw, height, style="DF")
+        self.box(pdf.l_margin, self.y, pdf.epw, height, BLUE, FILL)
         self.draw(lines, pdf.l_margin + pad, self.y + 1.3, LINE, 9.5)
         self.y += height + 1
 
     def rule(self) -> None:
-        pdf = self.pdf
         self.y += 1.5
-        pdf.set_draw_color(*LIGHT)
-        pdf.line(pdf.l_margin, self.y, pdf.w - pdf.r_margin, self.y)
+        self.rule_at(self.y, LIGHT)
         self.y += 2
 
     def _row(self, table: _Table, cells: list[str], header: bool) -> None:
@@ -415,15 +435,12 @@ class _Writer:
             )
         height = max(len(lines) for _, lines in laid) * h + 1.6
         if self.y + height > pdf.page_break_trigger:
-            pdf.add_page()
-            self.y = pdf.t_margin
+            self.new_page()
             if table.header is not None and not header:
                 self._row(table, table.header, header=True)
         x = pdf.l_margin
-        pdf.set_draw_color(*LIGHT)
-        pdf.set_fill_color(*FILL)
         for width, lines in laid:
-            pdf.rect(x, self.y, width, height, style="DF" if header else "D")
+            self.box(x, self.y, width, height, LIGHT, FILL if header else None)
             self.draw(lines, x + 1, self.y + 0.8, h, size)
             x += width
         self.y += height
@@ -461,8 +478,7 @@ class _Writer:
             for i, lines in enumerate(column):
                 size = 9.5 if i == 0 else 8.5
                 y = self.draw(lines, x, y, LINE, size, BLACK if i == 0 else GREY)
-            pdf.set_draw_color(*LIGHT)
-            pdf.rect(x, self.y + text_h + 1, width - 8, SIGN_SPACE)
+            self.box(x, self.y + text_h + 1, width - 8, SIGN_SPACE, LIGHT)
         self.y += text_h + 1 + SIGN_SPACE + 3
         self.signature = []
 
@@ -523,17 +539,12 @@ class _Writer:
     def footers(self) -> None:
         """Each page's footer: a rule, the `[pied]` text, "Page n / N" on the right."""
         pdf = self.pdf
-        k, y = pdf.k, pdf.h - 12
+        y = pdf.h - 12
         footer = self.wrap(self.footer_text, "", 7.5, pdf.epw * 0.8)[:1]
-        rule = (
-            f"q {_color_op(LIGHT).upper()} {0.2 * k:.2f} w {pdf.l_margin * k:.2f} "
-            f"{(pdf.h - y + 1) * k:.2f} m {(pdf.w - pdf.r_margin) * k:.2f} "
-            f"{(pdf.h - y + 1) * k:.2f} l S Q"
-        )
         last = pdf.page
         for n in range(1, last + 1):
             pdf.page = n
-            pdf._out(rule)
+            self.rule_at(y - 1, LIGHT)
             self.draw(footer, pdf.l_margin, y, 4, 7.5, GREY)
             page = self.wrap(t("documents.page", n=n, total=last), "", 7.5, pdf.epw)
             # Right-aligned in the last fifth of the line, within a cell margin as fpdf2 would.
@@ -544,6 +555,12 @@ class _Writer:
     def finish(self) -> bytes:
         self.flush()
         self.footers()
+        pdf = self.pdf
+        last = pdf.page
+        for n, ops in enumerate(self.pages, start=1):
+            pdf.page = n
+            pdf._out("\n".join(ops))
+        pdf.page = last
         if self.title:
             self.pdf.set_title(self.title)
         if self.fonts.fast is None:
