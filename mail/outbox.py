@@ -5,6 +5,10 @@ accepted it, so a crash can at worst resend the last one or two mails, with the 
 Message-ID, which mail clients fold into one. Rows are leased before sending so that two
 workers (the `aesh run` process and an `aesh outbox flush` typed meanwhile) do not both
 take the same row.
+
+A mail the server refuses for good (5xx) fails at once; one it defers (4xx) is retried with
+exponential backoff and fails after MAX_ATTEMPTS. Rounds where our own server cannot be
+reached do not count against the mail: it waits for the server.
 """
 
 from __future__ import annotations
@@ -116,6 +120,10 @@ async def _claim(
     return [i for i in ids if i in claimed]
 
 
+def _server_down(error: SendError) -> bool:
+    return isinstance(error, TemporaryError) and error.connection
+
+
 def _outcome(
     row: OutboxMail, now: datetime, error: SendError | None, report: dict[str, int]
 ) -> dict[str, Any]:
@@ -126,7 +134,10 @@ def _outcome(
         log.debug("outbox mail %s sent", row.id)
         return {"attempts": attempts, "status": "sent", "sent_at": now, "last_error": None}
     values: dict[str, Any] = {"attempts": attempts, "last_error": error.reason}
-    if error.permanent or attempts >= MAX_ATTEMPTS:
+    # An unreachable server (or refused login) says nothing about this mail, which was never
+    # offered: however long our own server stays down, the mail waits (backoff capped at
+    # 6 h) rather than failing, and leaves when the server is back.
+    if error.permanent or (attempts >= MAX_ATTEMPTS and not _server_down(error)):
         values["status"] = "failed"
         report["failed"] += 1
         log.warning("outbox mail %s failed after %d attempt(s)", row.id, attempts)

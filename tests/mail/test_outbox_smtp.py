@@ -347,6 +347,28 @@ async def test_server_down_then_up_delivers_each_once(
     assert stored[late.id].attempts == 2 and stored[late.id].last_error is None
 
 
+async def test_a_long_outage_of_our_server_fails_no_mail(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Rounds against a server that is down do not use up a mail's attempts: after a night
+    of outage the mails are still pending, and each goes once the server is back."""
+    server = SmtpServer()  # nothing listening on its port
+    settings = settings_for(server)
+    rows = await queue(sessionmaker, settings, 2)
+    now = T0
+    for _ in range(MAX_ATTEMPTS + 3):
+        assert await flush(sessionmaker, settings, now=now) == FlushReport(retried=2)
+        stored = await rows_by_id(sessionmaker)
+        assert {r.status for r in stored.values()} == {"pending"}
+        now = max(utc(r.next_attempt_at) for r in stored.values())
+    assert now - T0 > timedelta(hours=12)
+    assert all(r.next_attempt_at and utc(r.next_attempt_at) - now <= outbox.MAX_DELAY
+               for r in stored.values())
+    with server:
+        assert await flush(sessionmaker, settings, now=now) == FlushReport(sent=2)
+        assert server.count_by_message_id() == {r.message_id: 1 for r in rows}
+
+
 async def test_reconnects_after_server_restart_mid_session(
     smtp: SmtpServer, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
