@@ -555,7 +555,8 @@ async def status(session: AsyncSession, telegram_id: int, *, now: datetime | Non
     if user is None:
         return Access("inconnu")
     roles = await _roles_of(session, user.id)
-    if not roles:
+    # No secret: the factor was reset by an administrator; a new invitation re-enrols.
+    if not roles or not user.totp_secret:
         return Access("inconnu")
     if not user.totp_confirmed:
         return Access("a_confirmer")
@@ -642,6 +643,110 @@ async def _roles_of(session: AsyncSession, user_id: int) -> list[ServiceRole]:
             select(ServiceRole).where(ServiceRole.user_id == user_id).order_by(ServiceRole.id)
         )
     )
+
+
+# --- administration (aesh admin agents | reset-totp | revoke) -------------------------------
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """What an administrator sees of an agent: no secret, no Telegram number."""
+
+    id: int
+    telegram_lie: bool
+    facteur: Literal["actif", "a_confirmer", "aucun"]
+    verrouille_jusqu_au: datetime | None
+    derniere_activite: datetime | None
+    roles: tuple[RoleChoice, ...]
+
+
+async def list_agents(
+    session: AsyncSession, departement: str | None = None, *, now: datetime | None = None
+) -> list[AgentSummary]:
+    """Service agents, with a role in `departement` when given; revoked ones (no role) too
+    when no department is given, so that an administrator can see them."""
+    now = _now(now)
+    users = list(await session.scalars(select(ServiceUser).order_by(ServiceUser.id)))
+    sessions = {row.user_id: row for row in await session.scalars(select(ServiceSession))}
+    out = []
+    for user in users:
+        roles = await _roles_of(session, user.id)
+        if departement is not None and not any(r.departement == departement for r in roles):
+            continue
+        locked = _aware(user.locked_until) if user.locked_until is not None else None
+        row = sessions.get(user.id)
+        seen = row.last_seen or row.authenticated_at if row is not None else None
+        out.append(
+            AgentSummary(
+                id=user.id,
+                telegram_lie=user.telegram_id is not None,
+                facteur=(
+                    "aucun"
+                    if not user.totp_secret
+                    else "actif"
+                    if user.totp_confirmed
+                    else "a_confirmer"
+                ),
+                verrouille_jusqu_au=locked if locked is not None and locked > now else None,
+                derniere_activite=_aware(seen) if seen is not None else None,
+                roles=tuple(
+                    RoleChoice(
+                        r.id,
+                        r.role,
+                        r.departement,
+                        tuple(_clean_secteurs(r.secteurs) or ()) or None,
+                        r.pial_rne,
+                    )
+                    for r in roles
+                ),
+            )
+        )
+    return out
+
+
+async def _agent(session: AsyncSession, user_id: int) -> ServiceUser:
+    user = await session.get(ServiceUser, user_id)
+    if user is None:
+        raise NotFound("access.agent_inconnu", id=user_id)
+    return user
+
+
+async def reset_second_factor(session: AsyncSession, user_id: int) -> None:
+    """A lost or replaced authenticator: the secret goes, the session ends, the lock is
+    lifted. The agent keeps their roles and enrols a new authenticator with the next
+    invitation code they redeem (`/connexion CODE`)."""
+    user = await _agent(session, user_id)
+    user.totp_secret = None
+    user.totp_confirmed = False
+    user.failed_attempts = 0
+    user.locked_until = None
+    row = await session.get(ServiceSession, user.id)
+    if row is not None:
+        _end(row)
+    await session.flush()
+    log.info("second factor of service user %s reset by an administrator", user.id)
+
+
+async def revoke(session: AsyncSession, user_id: int) -> None:
+    """An agent who leaves the service: every role, the PIAL attachments, the Telegram
+    binding and the second factor go; the account row stays for the journal's sake."""
+    user = await _agent(session, user_id)
+    for role in await _roles_of(session, user.id):
+        await session.delete(role)
+    for link in await session.scalars(
+        select(CoordonnateurPial).where(CoordonnateurPial.service_user_id == user.id)
+    ):
+        await session.delete(link)
+    row = await session.get(ServiceSession, user.id)
+    if row is not None:
+        await session.delete(row)
+    user.telegram_id = None
+    user.totp_secret = None
+    user.totp_confirmed = False
+    user.failed_attempts = 0
+    user.locked_until = None
+    await session.flush()
+    log.info("service user %s revoked by an administrator", user.id)
 
 
 # --- perimeter -----------------------------------------------------------------------------

@@ -433,6 +433,71 @@ async def test_same_invitation_twice_grants_one_role(uow: Uow) -> None:
     assert await uow(count) == 1
 
 
+async def test_lost_authenticator_reset_then_reenrol_with_a_new_code(uow: Uow) -> None:
+    enrolment, old_secret = await enrol(uow, "gestionnaire", secteurs=["MENTON"])
+    now = T0 + timedelta(minutes=1)
+    assert await uow(access.current, TG, now=now) is not None
+    [agent] = await uow(access.list_agents, "062", now=now)
+    assert (agent.id, agent.telegram_lie, agent.facteur) == (enrolment.user_id, True, "actif")
+    assert [r.secteurs for r in agent.roles] == [("MENTON",)]
+
+    await uow(access.reset_second_factor, enrolment.user_id)
+    # The session is over and the old authenticator opens nothing; the chat is told to
+    # use /connexion, as any chat that is not enrolled.
+    later = now + timedelta(minutes=1)
+    assert (await uow(access.status, TG, now=later)).etat == "inconnu"
+    with pytest.raises(Forbidden):
+        await uow(access.login, SETTINGS, TG, pyotp.TOTP(old_secret).at(later), now=later)
+    [agent] = await uow(access.list_agents, now=later)
+    assert agent.facteur == "aucun" and len(agent.roles) == 1
+
+    # A new invitation enrols a new authenticator; the role is the same one, not a second.
+    code = await uow(access.invite, SETTINGS, "gestionnaire", "062", ["MENTON"], now=later)
+    again = await uow(access.redeem, SETTINGS, code, TG, now=later)
+    assert again.otpauth_uri is not None and again.role_id == enrolment.role_id
+    new_secret = pyotp.parse_uri(again.otpauth_uri).secret
+    assert new_secret != old_secret
+    await uow(_confirm, TG, pyotp.TOTP(new_secret).at(later), later)
+    assert await uow(access.current, TG, now=later) is not None
+
+
+async def test_reset_lifts_a_lock_and_unknown_agent_is_refused(uow: Uow) -> None:
+    enrolment, secret = await enrol(uow, "superviseur")
+    for _ in range(access.MAX_FAILURES):
+        with pytest.raises(DomainError):
+            await uow(access.login, SETTINGS, TG, wrong_code(secret, T0), now=T0)
+    [agent] = await uow(access.list_agents, now=T0)
+    assert agent.verrouille_jusqu_au == T0 + access.LOCK_DURATION
+    await uow(access.reset_second_factor, enrolment.user_id)
+    [agent] = await uow(access.list_agents, now=T0)
+    assert agent.verrouille_jusqu_au is None
+    with pytest.raises(NotFound):
+        await uow(access.reset_second_factor, 9999)
+    with pytest.raises(NotFound):
+        await uow(access.revoke, 9999)
+
+
+async def test_revoked_agent_has_no_access_left(uow: Uow) -> None:
+    enrolment, secret = await enrol(uow, "coordonnateur", pial="0620001A")
+    await uow(access.revoke, enrolment.user_id)
+    now = T0 + timedelta(minutes=1)
+    assert (await uow(access.status, TG, now=now)).etat == "inconnu"
+    with pytest.raises(Forbidden):
+        await uow(access.login, SETTINGS, TG, pyotp.TOTP(secret).at(now), now=now)
+
+    async def left(s: AsyncSession) -> tuple[int, int, int | None]:
+        roles = len(list(await s.scalars(select(ServiceRole))))
+        links = len(list(await s.scalars(select(CoordonnateurPial))))
+        user = await s.get(ServiceUser, enrolment.user_id)
+        assert user is not None
+        return roles, links, user.telegram_id
+
+    assert await uow(left) == (0, 0, None)
+    assert await uow(access.list_agents, "062") == []
+    [agent] = await uow(access.list_agents)
+    assert agent.roles == () and not agent.telegram_lie and agent.facteur == "aucun"
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -489,3 +554,39 @@ async def test_cli_admin_invite(tmp_path: Path) -> None:
         tmp_path, "admin", "invite", "--role", "superviseur", "--departement", "062", secret=None
     )
     assert no_key.returncode == 2 and "AESH_SECRET_KEY" in no_key.stderr
+
+
+async def test_cli_admin_agents_reset_and_revoke(tmp_path: Path) -> None:
+    res = _aesh(tmp_path, "admin", "agents")
+    assert res.returncode == 0 and t("access.aucun_agent") in res.stdout, res.stderr
+    data = json.loads(_aesh(
+        tmp_path, "admin", "invite", "--role", "superviseur", "--departement", "062", "--json",
+    ).stdout)  # fmt: skip
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    try:
+        settings = Settings(_env_file=None, secret_key="clé-cli")
+        async with make_sessionmaker(engine)() as s:
+            enrolment = await access.redeem(s, settings, data["code"], TG)
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+    listed = _aesh(tmp_path, "admin", "agents", "--departement", "062", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [agent] = json.loads(listed.stdout)
+    assert agent["id"] == enrolment.user_id and agent["telegram"] is True
+    assert agent["second_facteur"] == "a_confirmer"
+    assert agent["roles"] == [{"role": "superviseur", "departement": "062", "secteurs": None,
+                               "pial_rne": None}]
+    assert str(TG) not in listed.stdout  # no Telegram number printed
+    text = _aesh(tmp_path, "admin", "agents").stdout
+    assert "superviseur — département 062" in text and "à confirmer" in text
+
+    reset = _aesh(tmp_path, "admin", "reset-totp", str(enrolment.user_id))
+    assert reset.returncode == 0 and "réinitialisé" in reset.stdout, reset.stderr
+    revoked = _aesh(tmp_path, "admin", "revoke", str(enrolment.user_id))
+    assert revoked.returncode == 0 and "retiré" in revoked.stdout, revoked.stderr
+    assert json.loads(_aesh(tmp_path, "admin", "agents", "--departement", "062",
+                            "--json").stdout) == []
+    unknown = _aesh(tmp_path, "admin", "revoke", "999")
+    assert unknown.returncode == 1 and "999" in unknown.stderr and unknown.stdout == ""
