@@ -1,0 +1,85 @@
+"""The update's unit of work: the dialog row and the update id are written in the update's
+own transaction (on SQLite straight on the session's driver connection), in the format
+SQLAlchemy itself reads back, and nothing is written when the handler fails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.types import Chat, Message, Update, User
+from sqlalchemy import select
+
+from bot.dialogs import engine
+from bot.middlewares import UnitOfWork
+from core.models import BotFsm, BotUpdate
+from tests.bot.conftest import Person, Running
+
+
+async def test_a_step_is_stored_as_sqlalchemy_reads_it(running: Running) -> None:
+    p = Person(running, 3101)
+    await p.say("/start")
+    await p.press("Créer mon compte")
+    await p.press("Mme")
+    key = StorageKey(bot_id=running.bot.id, chat_id=p.id, user_id=p.id)
+    async with running.sessionmaker() as s:
+        row = await s.get(BotFsm, running.dp.storage.keys.build(key))  # type: ignore[attr-defined]
+        assert row is not None
+        assert row.state == engine.state_of("inscription", "nom")
+        assert row.data["values"] == {"civilite": "Mme"}
+        assert isinstance(row.updated_at, datetime)
+        ids = (await s.scalars(select(BotUpdate.update_id).order_by(BotUpdate.update_id))).all()
+        stamps = (await s.scalars(select(BotUpdate.processed_at))).all()
+    assert len(ids) == 3 and all(isinstance(x, datetime) for x in stamps)
+    # The storage reads back what the unit of work wrote, outside any update too.
+    assert await running.dp.storage.get_state(key) == engine.state_of("inscription", "nom")
+    assert (await running.dp.storage.get_data(key))["values"] == {"civilite": "Mme"}
+
+
+def _message_update(update_id: int, user_id: int, text: str) -> Update:
+    user = User(id=user_id, is_bot=False, first_name="X")
+    message = Message(
+        message_id=1,
+        date=datetime.now(),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text=text,
+    )
+    return Update(update_id=update_id, message=message)
+
+
+async def test_a_failed_handler_writes_neither_state_nor_update_id(running: Running) -> None:
+    from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
+
+    uow = UnitOfWork(running.sessionmaker, running.dp.fsm)
+    update = _message_update(900_001, 3102, "x")
+
+    async def failing(event: object, data: dict[str, object]) -> None:
+        state = data["state"]
+        await state.set_state("form:inscription:nom")  # type: ignore[attr-defined]
+        await state.set_data({"nonce": 7})  # type: ignore[attr-defined]
+        raise RuntimeError("boom")
+
+    context = EventContext(chat=Chat(id=3102, type="private"), user=update.message.from_user)  # type: ignore[union-attr]
+    with pytest.raises(RuntimeError):
+        await uow(failing, update, {"bot": running.bot, EVENT_CONTEXT_KEY: context})
+    async with running.sessionmaker() as s:
+        assert await s.get(BotUpdate, (900_001, running.bot.id)) is None
+        assert (await s.scalars(select(BotFsm).where(BotFsm.key.contains("3102")))).all() == []
+
+    async def fine(event: object, data: dict[str, object]) -> None:
+        assert data["raw_state"] is None
+        await data["state"].set_state("form:inscription:nom")  # type: ignore[attr-defined]
+
+    await uow(fine, update, {"bot": running.bot, EVENT_CONTEXT_KEY: context})
+    handled: list[int] = []
+
+    async def again(event: object, data: dict[str, object]) -> None:
+        handled.append(1)
+
+    # The same update delivered again is dropped; the state written the first time stays.
+    await uow(again, update, {"bot": running.bot, EVENT_CONTEXT_KEY: context})
+    assert handled == []
+    key = StorageKey(bot_id=running.bot.id, chat_id=3102, user_id=3102)
+    assert await running.dp.storage.get_state(key) == "form:inscription:nom"
