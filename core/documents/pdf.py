@@ -32,11 +32,18 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fpdf import FPDF
-from fpdf.enums import Align, PDFResourceType
+from fpdf.enums import Align
 from fpdf.fonts import TTFFont
 
 from core.documents.fonts import FAMILY, STYLES, FastFontsProducer, FontSet, font_set
 from core.texts import t
+
+try:  # fpdf2's per-page resource catalog (internal); see `_Writer.font`
+    from fpdf.enums import PDFResourceType
+
+    _FONT_RESOURCE: Any = PDFResourceType.FONT
+except ImportError:  # pragma: no cover - an fpdf2 release without it
+    _FONT_RESOURCE = None
 
 Color = tuple[int, int, int]
 BLACK: Color = (0, 0, 0)
@@ -316,7 +323,13 @@ class _Writer:
             self.fonts.attach(pdf, style)
             font = pdf.fonts[key]
         if (pdf.page, style) not in self.listed:
-            pdf._resource_catalog.add(PDFResourceType.FONT, font.i, pdf.page)
+            catalog = getattr(pdf, "_resource_catalog", None)
+            if catalog is not None and _FONT_RESOURCE is not None:
+                catalog.add(_FONT_RESOURCE, font.i, pdf.page)
+            else:
+                # An fpdf2 whose internals moved: an empty text lists the face the public way.
+                pdf.set_font(FAMILY, style, 10)
+                pdf.text(0, 0, "")
             self.listed.add((pdf.page, style))
         return cast(TTFFont, font)
 

@@ -352,3 +352,14 @@ def test_prepared_faces_are_numbered_and_listed_right_in_every_document() -> Non
             assert f"Page {n} / {pages}" in text
         text = text_of(pdf.render(markup))
         assert ("Nom Œdipe « é » ’" if pages == 1 else "L119 ital 119 œ") in text
+
+
+def test_faces_are_listed_through_fpdf2s_public_calls_when_its_catalog_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The page resources go through an fpdf2 internal; without it, documents still work."""
+    markup = "[pied] Pied\n# Titre œ\nNom :: **Œdipe** « é » ’ || Heures :: __12 h__"
+    expected = text_of(pdf.render(markup))
+    monkeypatch.setattr(pdf, "_FONT_RESOURCE", None)
+    assert text_of(pdf.render(markup)) == expected
+    assert "Nom Œdipe « é » ’ Heures 12 h" in expected
