@@ -8,15 +8,17 @@ so a retry is the same message.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from email.utils import make_msgid
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert
+from sqlalchemy import JSON, Table, bindparam, func, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
@@ -126,8 +128,7 @@ async def enqueue(
     return row
 
 
-# At most SQLAlchemy's insertmanyvalues page: one statement per chunk.
-_CHUNK = 1000
+_CHUNK = 2000
 
 
 async def enqueue_many(
@@ -152,9 +153,72 @@ async def enqueue_many(
     return await enqueue_rows(session, rows())
 
 
+_BULK_COLUMNS = ("message_id", "kind", "to_addr", "reply_to", "context", "candidature_id")
+
+
+# JSON text for bulk rows: any valid JSON reads back the same; compact and without the
+# circularity check, as these contexts are small flat dicts.
+_json_text = json.JSONEncoder(check_circular=False, separators=(",", ":")).encode
+
+
+@dataclass(frozen=True)
+class _BulkInsert:
+    """The bulk INSERT compiled once for a dialect: its SQL in the driver's parameter style
+    and, per parameter, the column type's own conversion, so that rows go to the driver's
+    executemany as plain tuples, without SQLAlchemy's per-row work (which cost more than
+    the database's own)."""
+
+    sql: str
+    names: tuple[str, ...]
+    constants: dict[str, Any]  # the columns' own scalar defaults (status, attempts)
+    convert: tuple[tuple[int, Any], ...]  # (position, conversion) where one is needed
+    positional: bool
+
+    @classmethod
+    def compile(cls, dialect: Any) -> _BulkInsert:
+        table = cast(Table, OutboxMail.__table__)
+        stmt = insert(table).values(
+            {
+                **{name: bindparam(name, type_=table.c[name].type) for name in _BULK_COLUMNS},
+                # The database's clock: one SQL expression, no conversion per row.
+                "created_at": func.now(),
+                "next_attempt_at": func.now(),
+            }
+        )
+        compiled = stmt.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or compiled.binds)
+        convert = []
+        for i, name in enumerate(names):
+            kind = table.c[name].type
+            proc: Any = kind.dialect_impl(dialect).bind_processor(dialect)
+            if isinstance(kind, JSON) and dialect.name == "sqlite":
+                proc = _json_text  # what the SQLite JSON processor does, faster
+            if proc is not None:
+                convert.append((i, proc))
+        constants = {}
+        for name in names:
+            if name in _BULK_COLUMNS:
+                continue
+            default = cast(Any, table.c[name].default)
+            if default is None or not default.is_scalar:
+                raise RuntimeError(f"outbox.{name} has no scalar default for bulk mails")
+            constants[name] = default.arg
+        return cls(str(compiled), names, constants, tuple(convert), bool(compiled.positiontup))
+
+    def params(self, row: dict[str, Any]) -> Any:
+        values = list(itemgetter(*self.names)({**self.constants, **row}))
+        for i, proc in self.convert:
+            if values[i] is not None:
+                values[i] = proc(values[i])
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+
+_COMPILED: dict[str, _BulkInsert] = {}
+
+
 async def enqueue_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) -> int:
     """Queue many plain mails (the renewal sweep asks thousands of candidates on the same
-    day): one multi-row INSERT per chunk, in the caller's transaction, and no rendering now —
+    day): one executemany per chunk, in the caller's transaction, and no rendering now —
     each row keeps its template context (stored form, see encode_context) and the sender
     renders it (same templates, same result). Rendering 100,000 mails up front took longer
     than the whole sweep may. A row: message_id, kind, to_addr, reply_to, context,
@@ -162,27 +226,28 @@ async def enqueue_rows(session: AsyncSession, rows: Iterable[dict[str, Any]]) ->
 
     While the database inserts one chunk, the next one is built: the INSERT runs in the
     driver's thread (aiosqlite) or on the server, and building rows is Python work."""
-    # The database's clock for the timestamps: one SQL expression for the whole statement,
-    # where a Python value would be converted row by row.
-    stmt = insert(cast(Table, OutboxMail.__table__)).values(
-        created_at=func.now(), next_attempt_at=func.now()
-    )
+    conn = await session.connection()
+    dialect = conn.dialect
+    key = f"{dialect.name}+{dialect.driver}"
+    bulk = _COMPILED.get(key)
+    if bulk is None:
+        bulk = _COMPILED[key] = _BulkInsert.compile(dialect)
     count = 0
-    chunk: list[dict[str, Any]] = []
+    chunk: list[Any] = []
     writing: asyncio.Future[Any] | None = None
     for row in rows:
-        chunk.append(row)
+        chunk.append(bulk.params(row))
         if len(chunk) >= _CHUNK:
             if writing is not None:
                 await writing
-            # One statement at a time on the session: the previous one is finished here.
-            writing = asyncio.ensure_future(session.execute(stmt, chunk))
+            # One statement at a time on the connection: the previous one is finished here.
+            writing = asyncio.ensure_future(conn.exec_driver_sql(bulk.sql, chunk))
             await asyncio.sleep(0)  # let it hand its statement over before we go on
             count += len(chunk)
             chunk = []
     if writing is not None:
         await writing
     if chunk:
-        await session.execute(stmt, chunk)
+        await conn.exec_driver_sql(bulk.sql, chunk)
         count += len(chunk)
     return count
