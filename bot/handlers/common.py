@@ -17,7 +17,7 @@ from core.config import Settings
 from core.errors import DomainError
 from core.models import Candidat
 from core.rules.contacts import contacts_for
-from core.services import candidatures
+from core.services import access, candidatures
 from core.texts import render, t
 
 router = Router(name="common")
@@ -83,6 +83,22 @@ async def start(
 async def send_help(
     bot: Bot, chat_id: int, session: AsyncSession, user_id: int, settings: Settings
 ) -> None:
+    caller = await access.current(session, user_id)
+    if caller is not None:
+        # A connected agent gets the commands of their role, not the candidates' help.
+        from bot.handlers.service_auth import SERVICE_COMMANDS
+
+        commandes = [(c, t(f"service.commande_{c}")) for c in SERVICE_COMMANDS[caller.role]]
+        await bot.send_message(
+            chat_id,
+            t(
+                "service.aide_agent",
+                role=access.role_label(caller.role),
+                perimetre=access.describe_perimeter(caller),
+                commandes=commandes,
+            ),
+        )
+        return
     c = await candidat_of(session, user_id)
     dep = (c.departement if c else None) or settings.departement
     contacts = contacts_for(dep)

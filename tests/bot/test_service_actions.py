@@ -217,6 +217,18 @@ async def test_a_mission_not_affected_to_the_pial_is_refused_as_core_says(world:
     assert n == 0
 
 
+async def test_aide_lists_an_agents_own_commands(world: Running) -> None:
+    g = await agent(world, 5031, secteurs=["Arras 1"])
+    answer = await g.say("/aide")
+    text = answer.content or ""
+    assert "gestionnaire" in text and "secteurs Arras 1" in text
+    assert "/couverture — " in text and "/accompagner — " in text
+    assert "/parametres" not in text  # the superviseur's, not theirs
+    c = await agent(world, 5032, "coordonnateur", pial="0620001A")
+    text = (await c.say("/aide")).content or ""
+    assert "coordonnateur PIAL" in text and "PIAL 0620001A" in text and "/candidats" not in text
+
+
 async def test_the_coverage_views_button_and_the_pv_button(world: Running) -> None:
     g = await agent(world, 5021)
     await g.say("/aide")
