@@ -299,7 +299,8 @@ class Frozen(PDFObject):
 
     def serialize(self, obj_dict: Any = None, _security_handler: Any = None) -> Any:
         if obj_dict is not None or _security_handler is not None:
-            raise NotImplementedError("frozen font objects are neither edited nor encrypted")
+            # Documents here are never encrypted nor their fonts edited after preparation.
+            raise ValueError("frozen font objects are neither edited nor encrypted")
         first = self.id - self.index
         return b"".join(p if isinstance(p, bytes) else str(first + p).encode() for p in self.parts)
 
