@@ -568,25 +568,34 @@ def renewal_token(settings: Settings, cand: Candidature) -> str:
     return tokens.sign(settings.require_secret_key(), "r", cand.id, cand.relance_le.toordinal())
 
 
-# The renewal question's Message-ID; the reader finds the token in In-Reply-To/References.
-RENEWAL_MESSAGE_ID = "<renewal-{token}@{domain}>"
-
-
 def renewal_message_id(settings: Settings, token: str) -> str:
-    return RENEWAL_MESSAGE_ID.format(token=token, domain=mail_domain(settings))
+    """The renewal question's Message-ID; the reader finds the token in In-Reply-To."""
+    return f"<renewal-{token}@{mail_domain(settings)}>"
 
 
-async def _renewal_context(
-    session: AsyncSession, settings: Settings, cand: Candidature, candidat: Candidat
+def _renewal_common(settings: Settings, departement: str | None, type_: str) -> dict[str, Any]:
+    """The part of a renewal mail's context shared by a department's candidatures of a type."""
+    return {**_mail_context(settings, departement, type_), "type_libelle": type_label(type_)}
+
+
+def _renewal_own(
+    prenom: Any, cand_id: int, valide_jusqu_au: Any, date_limite: Any
 ) -> dict[str, Any]:
-    assert cand.relance_le is not None
+    """The part of a renewal mail's context proper to one candidature."""
     return {
-        **_mail_context(settings, cand.departement, cand.type),
-        "prenom": candidat.prenom,
-        "type_libelle": type_label(cand.type),
-        "reference": reference(cand.id),
-        "valide_jusqu_au": cand.valide_jusqu_au,
-        "date_limite": rules.reply_deadline(cand.relance_le, settings.renewal_reply_days),
+        "prenom": prenom,
+        "reference": reference(cand_id),
+        "valide_jusqu_au": valide_jusqu_au,
+        "date_limite": date_limite,
+    }
+
+
+def _renewal_context(settings: Settings, cand: Candidature, candidat: Candidat) -> dict[str, Any]:
+    assert cand.relance_le is not None
+    deadline = rules.reply_deadline(cand.relance_le, settings.renewal_reply_days)
+    return {
+        **_renewal_common(settings, cand.departement, cand.type),
+        **_renewal_own(candidat.prenom, cand.id, cand.valide_jusqu_au, deadline),
     }
 
 
@@ -655,21 +664,18 @@ async def renewal_sweep(
     sign = tokens.signer(settings.require_secret_key(), "r")
     contexts = _ContextCache(settings)
     ordinal = today.toordinal()
-    local, _, domain = settings.mail_from.partition("@")
-    mid_domain = mail_domain(settings)
 
     def mails() -> Iterator[dict[str, Any]]:
-        # Rows in the outbox's stored form (enqueue_rows); renewal_message_id and
-        # plus_address written out, as this runs for every candidature due.
+        # Rows in the outbox's stored form (enqueue_rows).
         for r in asked:
             if not r.email:
                 continue
             token = sign(r.id, ordinal)
             yield {
-                "message_id": RENEWAL_MESSAGE_ID.format(token=token, domain=mid_domain),
+                "message_id": renewal_message_id(settings, token),
                 "kind": "renewal",
                 "to_addr": r.email,
-                "reply_to": f"{local}+{token}@{domain}",
+                "reply_to": plus_address(settings, token),
                 "context": contexts.renewal(r, today),
                 "candidature_id": r.id,
             }
@@ -686,7 +692,7 @@ async def renewal_sweep(
                 "message_id": new_message_id(settings),
                 "kind": "renewal_reminder",
                 "to_addr": r.email,
-                "reply_to": f"{local}+{token}@{domain}",
+                "reply_to": plus_address(settings, token),
                 "context": ctx,
                 "candidature_id": r.id,
             }
@@ -717,7 +723,7 @@ async def renewal_sweep(
                 MailDraft(
                     kind="deletion_notice",
                     to=candidat.email,
-                    context=await _renewal_context(session, settings, cand, candidat),
+                    context=_renewal_context(settings, cand, candidat),
                     candidature_id=cand.id,
                 ),
             )
@@ -752,22 +758,15 @@ class _ContextCache:
         key = (r.departement, r.type)
         common = self.common.get(key)
         if common is None:
-            common = self.common[key] = encode_context({
-                **_mail_context(self.settings, r.departement, r.type),
-                "type_libelle": type_label(r.type),
-            })
+            common = self.common[key] = encode_context(
+                _renewal_common(self.settings, r.departement, r.type)
+            )
         deadline = self.deadlines.get(relance_le)
         if deadline is None:
             deadline = self.deadlines[relance_le] = encode_date(
                 rules.reply_deadline(relance_le, self.settings.renewal_reply_days)
             )
-        return {
-            **common,
-            "prenom": r.prenom,
-            "reference": f"C-{r.id:06d}",  # reference(), inlined: once per candidature due
-            "valide_jusqu_au": encode_date(r.valide_jusqu_au),
-            "date_limite": deadline,
-        }
+        return {**common, **_renewal_own(r.prenom, r.id, encode_date(r.valide_jusqu_au), deadline)}
 
 
 class Answer:
@@ -865,7 +864,7 @@ async def apply_renewal_answer(
         return "deja_clarifiee"
     cand.clarification_le = today
     if candidat.email:
-        ctx = await _renewal_context(session, settings, cand, candidat)
+        ctx = _renewal_context(settings, cand, candidat)
         token = renewal_token(settings, cand)
         await enqueue(
             session,

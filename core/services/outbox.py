@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from email.utils import make_msgid
@@ -129,28 +129,6 @@ async def enqueue(
 
 
 _CHUNK = 2000
-
-
-async def enqueue_many(
-    session: AsyncSession, settings: Settings, drafts: Iterable[MailDraft]
-) -> int:
-    """Queue many mails at once, rendered by the sender (see enqueue_rows)."""
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for draft in drafts:
-            if draft.attachments or draft.cc or draft.headers:
-                # Every row of one INSERT has the same columns; bulk mails are plain ones.
-                raise ValueError("bulk mails carry no attachments, copies or extra headers")
-            yield {
-                "message_id": draft.message_id or new_message_id(settings),
-                "kind": draft.kind,
-                "to_addr": draft.to,
-                "reply_to": draft.reply_to,
-                "context": encode_context(draft.context),
-                "candidature_id": draft.candidature_id,
-            }
-
-    return await enqueue_rows(session, rows())
 
 
 _BULK_COLUMNS = ("message_id", "kind", "to_addr", "reply_to", "context", "candidature_id")
