@@ -42,7 +42,6 @@ from core.rules.records import (
     AnomalyAccRow,
     DecisionRec,
     DecisionRow,
-    MissionSpanRow,
     Span,
 )
 
@@ -305,28 +304,74 @@ def _acc_scope(p: Perimeter, year: SchoolYear, acc: Any = Accompagnement) -> lis
 class AnomalyData(NamedTuple):
     """The arguments of `anomalies.check`, in its order."""
 
-    accs_by_mission: dict[str, list[AnomalyAccRow]]
-    other_accs_by_mission: dict[str, list[tuple[str, int, int, float]]]
-    missions: dict[str, MissionSpanRow]
+    candidates: list[AnomalyAccRow]
+    loads_by_mission: dict[str, tuple[float, list[tuple[str, int, int, float]]]]
+    year: Span
+    checked: set[str] | None
     inactive_aesh: set[str]
     closed_dossiers: dict[str, str]
 
 
 async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -> AnomalyData:
-    """The accompaniments of the perimeter and year with their decisions, and what their
-    checks compare them with (domain 3.8)."""
+    """The accompaniments of the perimeter and year that may have an anomaly, with their
+    decisions, and what their checks compare them with (domain 3.8).
+
+    Nearly every accompaniment has none: the database, not Python, looks for the few that
+    may (one pass of comparisons and index lookups), and Python only confirms them and
+    words their details. Only the overloaded-mission check reads every accompaniment, as
+    (mission, period, hours): it compares them day by day with each other.
+    """
     days = DayOrdinals()
-    scope = _acc_scope(p, year)
     everything = _everything(p)
     inner = aliased(Accompagnement)
     in_scope = select(inner.id).where(*_acc_scope(p, year, inner))
     scope_missions = select(inner.mission_id).where(*_acc_scope(p, year, inner))
 
-    # One row per (accompaniment, decision, scolarisation of the decision's student in the
-    # accompaniment's établissement), by accompaniment then decision: the rows of one
-    # accompaniment come together and name its decisions in a stable order. Joining the
-    # scolarisations here (through the unique (eleve_id, rne, debut) index) costs less than
-    # reading and grouping them all for type 4.
+    q_aesh = select(Aesh.id).where(Aesh.actif.is_(False))
+    q_closed = select(Eleve.id, Eleve.dossier_etat).where(
+        Eleve.dossier_etat.in_(anomaly_rules.CLOSED)
+    )
+    if not everything:
+        q_aesh = q_aesh.where(
+            Aesh.id.in_(select(Mission.aesh_id).where(Mission.id.in_(scope_missions)))
+        )
+        students = (
+            select(Decision.eleve_id)
+            .join(AccompagnementDecision, AccompagnementDecision.decision_id == Decision.id)
+            .where(AccompagnementDecision.accompagnement_id.in_(in_scope))
+        )
+        q_closed = q_closed.where(Eleve.id.in_(students))
+    inactive_aesh = {r[0] for r in await _fetch(session, q_aesh)}
+    closed = {i: etat for i, etat in await _fetch(session, q_closed)}
+
+    # Rows (accompaniment, decision, scolarisation of the decision's student in the
+    # accompaniment's établissement) where some check may fail, by accompaniment then
+    # decision: the rows of one accompaniment come together and name its decisions in a
+    # stable order. Each condition is the exact negation of "this check passes", except
+    # type 4's, which keeps the rows no single scolarisation covers (the union of several
+    # may: Python decides) and type 6's, which leaves the tolerance to Python.
+    covering = aliased(Scolarisation)
+    may_fail = or_(
+        Accompagnement.debut < Mission.debut,
+        Accompagnement.fin > Mission.fin,
+        Accompagnement.heures > Mission.heures,
+        Mission.actif.is_(False),
+        Mission.aesh_id.in_(select(Aesh.id).where(Aesh.actif.is_(False))),
+        Accompagnement.debut < Decision.debut,
+        and_(Accompagnement.maintien.is_(False), Accompagnement.fin > Decision.fin),
+        Decision.eleve_id.in_(
+            select(Eleve.id).where(Eleve.dossier_etat.in_(anomaly_rules.CLOSED))
+        ),
+        and_(
+            Decision.id.is_not(None),
+            ~exists().where(
+                covering.eleve_id == Decision.eleve_id,
+                covering.rne == Accompagnement.rne,
+                covering.debut <= Accompagnement.debut,
+                or_(covering.fin.is_(None), covering.fin >= Accompagnement.fin),
+            ),
+        ),
+    )
     q_accs = (
         select(
             Accompagnement.id,
@@ -336,6 +381,12 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
             raw(Accompagnement.fin),
             Accompagnement.heures,
             Accompagnement.maintien,
+            Mission.id,
+            raw(Mission.debut),
+            raw(Mission.fin),
+            Mission.heures,
+            Mission.actif,
+            Mission.aesh_id,
             Decision.id,
             Decision.eleve_id,
             raw(Decision.debut),
@@ -344,6 +395,7 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
             raw(Scolarisation.fin),
         )
         .select_from(Accompagnement)
+        .outerjoin(Mission, Mission.id == Accompagnement.mission_id)
         .outerjoin(
             AccompagnementDecision,
             AccompagnementDecision.accompagnement_id == Accompagnement.id,
@@ -356,83 +408,55 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
                 Scolarisation.rne == Accompagnement.rne,
             ),
         )
-        .where(*scope)
+        .where(*_acc_scope(p, year), may_fail)
         .order_by(Accompagnement.id, AccompagnementDecision.decision_id)
     )
-    by_mission: dict[str, list[AnomalyAccRow]] = {}
+    candidates: list[AnomalyAccRow] = []
     current = current_decision = None
     decs: list[tuple[str, str, int, int, list[Span]]] = []
     spans: list[Span] = []
-    async for batch in _batches(session, q_accs):
-        for aid, mid, rne, a, b, h, maintien, did, eid, da, db, sa, sb in batch:
-            if aid != current:
-                current = aid
-                current_decision = None
-                decs = []
-                acc = (aid, mid, rne, days[a], days[b], h, maintien, decs)
-                group = by_mission.get(mid)
-                if group is None:
-                    by_mission[mid] = [acc]
-                else:
-                    group.append(acc)
-            if did is not None and did != current_decision:
-                current_decision = did
-                spans = []
-                decs.append((did, eid, days[da], days[db], spans))
-            if sa is not None:
-                spans.append((days[sa], days[sb]))
+    for row in await _fetch(session, q_accs):
+        aid, mid, rne, a, b, h, maintien, m_id, ma, mb, mh, m_actif, aesh = row[:13]
+        did, eid, da, db, sa, sb = row[13:]
+        if aid != current:
+            current = aid
+            current_decision = None
+            decs = []
+            mission = None if m_id is None else (days[ma], days[mb], mh, m_actif, aesh)
+            candidates.append((aid, mid, rne, days[a], days[b], h, maintien, mission, decs))
+        if did is not None and did != current_decision:
+            current_decision = did
+            spans = []
+            decs.append((did, eid, days[da], days[db], spans))
+        if sa is not None:
+            spans.append((days[sa], days[sb]))
 
-    # Type 6 compares with every accompaniment of the mission, whatever its period.
-    q_other = select(
+    # Type 6 compares the accompaniments checked with every accompaniment of their mission,
+    # of any period and any perimeter.
+    q_hours = select(Mission.id, Mission.heures)
+    q_load = select(
         Accompagnement.mission_id,
         Accompagnement.id,
         raw(Accompagnement.debut),
         raw(Accompagnement.fin),
         Accompagnement.heures,
-    ).where(or_(Accompagnement.debut > year.fin, Accompagnement.fin < year.debut))
-    if everything:
-        # Tested only on the rows of other periods, usually few; `IN` would first list
-        # the missions of every accompaniment of the year.
-        same_mission = inner.mission_id == Accompagnement.mission_id
-        q_other = q_other.where(exists().where(same_mission, *_acc_scope(p, year, inner)))
-    else:
-        q_other = q_other.where(Accompagnement.mission_id.in_(scope_missions))
-    others: dict[str, list[tuple[str, int, int, float]]] = {}
-    for mid, aid, a, b, h in await _fetch(session, q_other):
-        others.setdefault(mid, []).append((aid, days[a], days[b], h))
-
-    q_m = select(
-        Mission.id,
-        raw(Mission.debut),
-        raw(Mission.fin),
-        Mission.heures,
-        Mission.actif,
-        Mission.aesh_id,
     )
-    q_aesh = select(Aesh.id).where(Aesh.actif.is_(False))
+    checked: set[str] | None = None  # nationally: every accompaniment of the year
     if not everything:
-        q_m = q_m.where(Mission.id.in_(scope_missions))
-        q_aesh = q_aesh.where(
-            Aesh.id.in_(select(Mission.aesh_id).where(Mission.id.in_(scope_missions)))
-        )
-    missions: dict[str, MissionSpanRow] = {}
-    async for batch in _batches(session, q_m):
-        for i, a, b, h, actif, aesh in batch:
-            missions[i] = (days[a], days[b], h, actif, aesh)
-    inactive_aesh = {r[0] for r in await _fetch(session, q_aesh)}
-
-    q_closed = select(Eleve.id, Eleve.dossier_etat).where(
-        Eleve.dossier_etat.in_(anomaly_rules.CLOSED)
-    )
-    if not everything:
-        students = (
-            select(Decision.eleve_id)
-            .join(AccompagnementDecision, AccompagnementDecision.decision_id == Decision.id)
-            .where(AccompagnementDecision.accompagnement_id.in_(in_scope))
-        )
-        q_closed = q_closed.where(Eleve.id.in_(students))
-    closed = {i: etat for i, etat in await _fetch(session, q_closed)}
-    return AnomalyData(by_mission, others, missions, inactive_aesh, closed)
+        q_hours = q_hours.where(Mission.id.in_(scope_missions))
+        q_load = q_load.where(Accompagnement.mission_id.in_(scope_missions))
+        checked = {r[0] for r in await _fetch(session, in_scope)}
+    hours = {i: h for i, h in await _fetch(session, q_hours)}
+    loads: dict[str, tuple[float, list[tuple[str, int, int, float]]]] = {}
+    async for batch in _batches(session, q_load):
+        for mid, aid, a, b, h in batch:
+            got = loads.get(mid)
+            if got is not None:
+                got[1].append((aid, days[a], days[b], h))
+            elif mid in hours:
+                loads[mid] = (hours[mid], [(aid, days[a], days[b], h)])
+    span = (year.debut.toordinal(), year.fin.toordinal())
+    return AnomalyData(candidates, loads, span, checked, inactive_aesh, closed)
 
 
 # --- PIAL --------------------------------------------------------------------------------

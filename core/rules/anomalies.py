@@ -6,13 +6,13 @@ checks some 400,000 accompaniments.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from itertools import accumulate
 from typing import NamedTuple
 
-from core.rules.records import AnomalyAccRow, MissionSpanRow, Span
+from core.rules.records import AnomalyAccRow, Span
 
 TYPES = (1, 2, 3, 4, 5, 6, 7, 8)
 EPS = 1e-9
@@ -85,75 +85,83 @@ def overloaded(heures: float, accs: Sequence[tuple[str, int, int, float]]) -> di
 
 
 def check(
-    accs_by_mission: Mapping[str, Sequence[AnomalyAccRow]],
-    other_accs_by_mission: Mapping[str, Sequence[tuple[str, int, int, float]]],
-    missions: Mapping[str, MissionSpanRow],
+    candidates: Sequence[AnomalyAccRow],
+    loads_by_mission: Mapping[str, tuple[float, Sequence[tuple[str, int, int, float]]]],
+    year: Span,
+    checked: Container[str] | None,
     inactive_aesh: frozenset[str] | set[str],
     closed_dossiers: Mapping[str, str],
 ) -> list[Anomaly]:
     """Every anomaly of the accompaniments checked, sorted by type then accompaniment.
 
-    `accs_by_mission`: the accompaniments to check, by mission (type 6 compares those of a
-    mission); `other_accs_by_mission`: (id, debut, fin, heures) of their missions' other
-    accompaniments, outside the period checked; `inactive_aesh`: the inactive AESH among
-    the missions'; `closed_dossiers`: the students whose dossier is gelé or clôturé, with
-    that state. A decision-level type is reported once, for the first decision (by id)
-    that has it.
+    `candidates`: the accompaniments checked that may have an anomaly other than an
+    overloaded mission (the others have none of types 1–5, 7, 8 nor hours above their
+    mission's), each with its mission's (debut, fin, heures, actif, aesh_id) or None;
+    `loads_by_mission`: for type 6, the mission's weekly hours and (id, debut, fin, heures)
+    of all its accompaniments, whatever their period or perimeter (an AESH is overloaded
+    whoever looks); `checked`: the ids of the accompaniments checked, or None for every
+    accompaniment whose period intersects `year`; `inactive_aesh`: inactive AESH among the
+    missions'; `closed_dossiers`: the students whose dossier is gelé or clôturé, with that
+    state. A decision-level type is reported once, for the first decision (by id) that has
+    it.
     """
     out: list[Anomaly] = []
-    no_flag: dict[str, int] = {}
-    for mid, group in accs_by_mission.items():
-        m = missions.get(mid)
-        flagged = no_flag
+    for aid, mid, rne, s, e, h, maintien, m, decs in candidates:
         if m is not None:
             m_debut, m_fin, m_heures, m_actif, aesh_id = m
+            if s < m_debut:
+                out.append(Anomaly(1, aid, {"debut": _day(s), "mission_debut": _day(m_debut)}))
+            if e > m_fin:  # an open-ended mission ends at FAR
+                out.append(Anomaly(2, aid, {"fin": _day(e), "mission_fin": _day(m_fin)}))
+            if h > m_heures + EPS:
+                out.append(
+                    Anomaly(6, aid, {"heures": h, "mission_heures": m_heures, "jour": None})
+                )
             aesh_inactif = aesh_id in inactive_aesh
-            spans = [(a[0], a[3], a[4], a[5]) for a in group]
-            others = other_accs_by_mission.get(mid)
-            if others:
-                spans.extend(others)
-            if len(spans) > 1:
-                flagged = overloaded(m_heures, spans)
-        for aid, _, rne, s, e, h, maintien, decs in group:
-            if m is not None:
-                if s < m_debut:
-                    out.append(Anomaly(1, aid, {"debut": _day(s), "mission_debut": _day(m_debut)}))
-                if e > m_fin:  # an open-ended mission ends at FAR
-                    out.append(Anomaly(2, aid, {"fin": _day(e), "mission_fin": _day(m_fin)}))
-            # Types 3, 4, 5 and 8 concern "its decision" or "its student": each is
-            # reported once, for the first decision that has it.
-            t3 = t4 = t5 = False
-            t8 = maintien  # a maintien may end after its decision
-            for did, eid, d_debut, d_fin, schooled in decs:
-                if not t3 and s < d_debut:
-                    params = {"debut": _day(s), "decision_id": did, "decision_debut": _day(d_debut)}
-                    out.append(Anomaly(3, aid, params))
-                    t3 = True
-                if not t4 and not covered_by(s, e, schooled):  # in this établissement
-                    out.append(Anomaly(4, aid, {"eleve_id": eid, "rne": rne}))
-                    t4 = True
-                if not t5:
-                    etat = closed_dossiers.get(eid)
-                    if etat is not None:
-                        out.append(Anomaly(5, aid, {"eleve_id": eid, "etat": etat}))
-                        t5 = True
-                if not t8 and e > d_fin:
-                    params = {"fin": _day(e), "decision_id": did, "decision_fin": _day(d_fin)}
-                    out.append(Anomaly(8, aid, params))
-                    t8 = True
-            if m is not None:
-                if h > m_heures + EPS:
-                    params = {"heures": h, "mission_heures": m_heures, "jour": None}
-                    out.append(Anomaly(6, aid, params))
-                elif aid in flagged:
-                    params = {"heures": h, "mission_heures": m_heures, "jour": _day(flagged[aid])}
-                    out.append(Anomaly(6, aid, params))
-                if not m_actif or aesh_inactif:
-                    params = {
-                        "mission_id": mid,
-                        "mission_inactive": not m_actif,
-                        "aesh_inactif": aesh_inactif,
-                    }
-                    out.append(Anomaly(7, aid, params))
+            if not m_actif or aesh_inactif:
+                params = {
+                    "mission_id": mid,
+                    "mission_inactive": not m_actif,
+                    "aesh_inactif": aesh_inactif,
+                }
+                out.append(Anomaly(7, aid, params))
+        # Types 3, 4, 5 and 8 concern "its decision" or "its student": each is
+        # reported once, for the first decision that has it.
+        t3 = t4 = t5 = False
+        t8 = maintien  # a maintien may end after its decision
+        for did, eid, d_debut, d_fin, schooled in decs:
+            if not t3 and s < d_debut:
+                params = {"debut": _day(s), "decision_id": did, "decision_debut": _day(d_debut)}
+                out.append(Anomaly(3, aid, params))
+                t3 = True
+            if not t4 and not covered_by(s, e, schooled):  # in this établissement
+                out.append(Anomaly(4, aid, {"eleve_id": eid, "rne": rne}))
+                t4 = True
+            if not t5:
+                etat = closed_dossiers.get(eid)
+                if etat is not None:
+                    out.append(Anomaly(5, aid, {"eleve_id": eid, "etat": etat}))
+                    t5 = True
+            if not t8 and e > d_fin:
+                params = {"fin": _day(e), "decision_id": did, "decision_fin": _day(d_fin)}
+                out.append(Anomaly(8, aid, params))
+                t8 = True
+    # Type 6 on some day: every accompaniment checked that is present on a day where the
+    # mission's accompaniments together exceed its hours — unless its own hours already
+    # do, which was reported above.
+    y0, y1 = year
+    for m_heures, accs in loads_by_mission.values():
+        if len(accs) < 2:
+            continue
+        for aid, day in overloaded(m_heures, accs).items():
+            for a in accs:
+                if a[0] == aid:
+                    _, s, e, h = a
+                    break
+            if checked is not None and aid not in checked:
+                continue
+            if s <= y1 and e >= y0 and not h > m_heures + EPS:
+                params = {"heures": h, "mission_heures": m_heures, "jour": _day(day)}
+                out.append(Anomaly(6, aid, params))
     out.sort(key=lambda x: (x.type, x.accompagnement_id))
     return out

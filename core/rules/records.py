@@ -73,11 +73,20 @@ FAR = date.max.toordinal()
 DecisionRow = tuple[str, str, str, float | None, int, int]
 # (debut, fin) of a scolarisation, or of an accompaniment's period
 Span = tuple[int, int]
-# (id, mission_id, rne, debut, fin, heures, maintien, decisions) of an accompaniment checked
-# for anomalies; decisions: (id, eleve_id, debut, fin, scolarisations) of its decisions, by
-# id, with the spans of their student's scolarisations in the accompaniment's établissement
-AnomalyAccRow = tuple[
-    str, str, str, int, int, float, bool, list[tuple[str, str, int, int, list[Span]]]
-]
 # (debut, fin, heures, actif, aesh_id) of a mission
 MissionSpanRow = tuple[int, int, float, bool, str]
+# (id, mission_id, rne, debut, fin, heures, maintien, mission, decisions) of an
+# accompaniment checked for anomalies; mission: its MissionSpanRow, or None when missing;
+# decisions: (id, eleve_id, debut, fin, scolarisations) of some of its decisions, by id,
+# with the spans of their student's scolarisations in the accompaniment's établissement
+AnomalyAccRow = tuple[
+    str,
+    str,
+    str,
+    int,
+    int,
+    float,
+    bool,
+    MissionSpanRow | None,
+    list[tuple[str, str, int, int, list[Span]]],
+]

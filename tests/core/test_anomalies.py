@@ -136,3 +136,56 @@ async def test_type_4_uses_the_union_of_scolarisations(engine: AsyncEngine) -> N
         await s.commit()
         rep = await anomalies_report(s, Perimeter("062"), YEAR)
     assert rep["counts"]["4"] == 0
+
+
+def _two_secteurs(w: World) -> None:
+    """M1 (41 h) carries A1 (24 h, E1 in Arras 1) all year and, in January, A2 (20 h, E2 in
+    Lens 2); it also carried A0 (30 h) the year before, which the checks never report."""
+    clean(w)
+    w.eleve("E2", secteur="Lens 2")
+    w.scol("E2", "0620002B", "01/09/2025", "31/08/2026")
+    w.decision("D2", "E2", "01/09/2025", "31/08/2026", heures=20)
+    w.acc("A2", "M1", "D2", "0620002B", "01/01/2026", "31/01/2026", 20)
+    w.decision("D0", "E1", "01/09/2024", "31/08/2025", heures=30)
+    w.mission("M0", "AE1", "01/09/2024", "31/08/2026", heures=41)
+    w.acc("A0", "M0", "D0", "0620001A", "01/09/2024", "31/08/2025", 30)
+    w.acc("A9", "M0", "D1", "0620001A", "01/06/2025", "30/09/2025", 30)
+
+
+async def test_overload_counts_every_accompaniment_of_the_mission_whoever_looks(
+    engine: AsyncEngine,
+) -> None:
+    async with make_sessionmaker(engine)() as s:
+        w = World(s)
+        _two_secteurs(w)
+        await w.flush()
+        await s.commit()
+        reports = {
+            name: await anomalies_report(s, p, YEAR)
+            for name, p in (
+                ("national", Perimeter(None)),
+                ("departement", Perimeter("062")),
+                ("arras", Perimeter("062", frozenset({"Arras 1"}))),
+                ("lens", Perimeter("062", frozenset({"Lens 2"}))),
+            )
+        }
+
+    def type_6(rep: dict[str, object]) -> list[tuple[str, str]]:
+        return [(i["accompagnement_id"], i["detail"]) for i in rep["items"] if i["type"] == 6]  # type: ignore[attr-defined, index]
+
+    # 24 + 20 > 41 in January: both flagged, with that first day; A9 (in the year from
+    # September 2025) overlaps A0 of the year before in June 2025 only: 30 + 30 > 41 then,
+    # but that day is outside the year: A9 is flagged on 01/06/2025, A0 never (other year).
+    whole = type_6(reports["departement"])
+    assert [a for a, _ in whole] == ["A1", "A2", "A9"]
+    assert "01/01/2026" in whole[0][1] and "01/01/2026" in whole[1][1]
+    assert "01/06/2025" in whole[2][1]
+    assert type_6(reports["national"]) == whole
+    # A secteur sees its own accompaniments flagged, though the other one is out of sight,
+    # and its report is the department's restricted to its accompaniments.
+    assert [a for a, _ in type_6(reports["arras"])] == ["A1", "A9"]
+    assert [a for a, _ in type_6(reports["lens"])] == ["A2"]
+    for name, mine in (("arras", {"A1", "A9"}), ("lens", {"A2"})):
+        whole_items = reports["departement"]["items"]
+        expected = [i for i in whole_items if i["accompagnement_id"] in mine]  # type: ignore[attr-defined, index]
+        assert reports[name]["items"] == expected
