@@ -102,6 +102,18 @@ class DayOrdinals(dict[Any, int]):
         return o
 
 
+_DAYS = DayOrdinals()
+
+
+def day_ordinals() -> DayOrdinals:
+    """The process's table of day ordinals: a report of a few thousand rows then parses no
+    date at all (they repeat from one report to the next). Bounded, in case dates run wild."""
+    if len(_DAYS) > 100_000:
+        _DAYS.clear()
+        _DAYS[None] = FAR
+    return _DAYS
+
+
 class unindexed(FunctionElement[Any]):
     """`column`, in a condition the database should not serve from an index.
 
@@ -238,11 +250,16 @@ class CoverageData(NamedTuple):
 async def coverage_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -> CoverageData:
     """Decisions of the perimeter and year, their students' scolarisations and their
     accompaniments (any period), with only the columns coverage reads."""
-    days = DayOrdinals()
+    days = day_ordinals()
     decisions = await decision_rows(session, p, year, days)
 
     q_scol = select(Scolarisation.eleve_id, raw(Scolarisation.debut), raw(Scolarisation.fin))
-    if not _everything(p):
+    by_students = p.pial_rne is None and not _everything(p)
+    if by_students:
+        # Every student of the department or secteurs: a few more than those with a decision
+        # this year, reached by one walk of the students' index instead of a subquery.
+        q_scol = q_scol.join(Eleve, Eleve.id == Scolarisation.eleve_id).where(*_eleve_filter(p))
+    elif not _everything(p):
         q_scol = q_scol.where(Scolarisation.eleve_id.in_(_students_query(p, year)))
     scols: dict[str, list[Span]] = {}
     async for batch in _batches(session, q_scol):
@@ -262,7 +279,11 @@ async def coverage_data(session: AsyncSession, p: Perimeter, year: SchoolYear) -
         Accompagnement.heures,
         Accompagnement.maintien,
     ).join(Accompagnement, Accompagnement.id == AccompagnementDecision.accompagnement_id)
-    if not _everything(p):
+    if by_students:
+        q_acc = _scoped(
+            q_acc.join(Decision, Decision.id == AccompagnementDecision.decision_id), p, year
+        )
+    elif not _everything(p):
         q_acc = q_acc.where(AccompagnementDecision.decision_id.in_(decision_ids_query(p, year)))
     # Nationally every link: filtering on the decision's year would search each link's
     # decision only to drop the links of other years' decisions, which are grouped below
@@ -321,7 +342,7 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
     words their details. Only the overloaded-mission check reads every accompaniment, as
     (mission, period, hours): it compares them day by day with each other.
     """
-    days = DayOrdinals()
+    days = day_ordinals()
     everything = _everything(p)
     inner = aliased(Accompagnement)
     in_scope = select(inner.id).where(*_acc_scope(p, year, inner))
@@ -484,7 +505,7 @@ async def pial_data(
     session: AsyncSession, pial_rnes: Sequence[str], year: SchoolYear, p: Perimeter
 ) -> PialData:
     """What `pial.compute` reads for the PIAL `pial_rnes` of the perimeter over the year."""
-    days = DayOrdinals()
+    days = day_ordinals()
     decisions = await decision_rows(session, p, year, days)
 
     # Scolarisations reach their PIAL through their établissement (mapped here: a join

@@ -46,11 +46,17 @@ _ORDINALS = 10**7  # above any day ordinal (date.max is 3,652,059)
 
 
 class _IsoDays(dict[int, str]):
-    """ISO text of a day ordinal, computed once per distinct day."""
+    """ISO text of a day ordinal, computed once per distinct day and kept for the next
+    reports (bounded)."""
 
     def __missing__(self, o: int) -> str:
+        if len(self) > 100_000:
+            self.clear()
         self[o] = iso = date.fromordinal(o).isoformat()
         return iso
+
+
+_ISO_DAYS = _IsoDays()
 
 
 async def coverage_report(
@@ -67,7 +73,7 @@ async def _coverage_report(
     data = await agesh.coverage_data(session, perimeter, year)
     scols, accs = data.scols_by_eleve, data.accs_by_decision
     day_o = day.toordinal()
-    iso = _IsoDays()
+    iso = _ISO_DAYS
     assess = coverage_rules.assess
     keys: list[int] = []
     rows: list[dict[str, Any]] = []
