@@ -7,8 +7,11 @@ workers (the `aesh run` process and an `aesh outbox flush` typed meanwhile) do n
 take the same row.
 
 A mail the server refuses for good (5xx) fails at once; one it defers (4xx) is retried with
-exponential backoff and fails after MAX_ATTEMPTS. Rounds where our own server cannot be
-reached do not count against the mail: it waits for the server.
+exponential backoff and fails after MAX_ATTEMPTS. When our own server cannot be reached
+(connection, TLS, login), nothing was offered: the round stops, its mails keep their
+attempts and stay due (with the error, for `aesh outbox list`), and the worker probes the
+server again after a growing pause (at most SERVER_PROBE_MAX) — so after an outage of any
+length the queue leaves within minutes of the server's return.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ log = logging.getLogger("aesh.mail.outbox")
 MAX_ATTEMPTS = 8
 BASE_DELAY = timedelta(minutes=1)
 MAX_DELAY = timedelta(hours=6)
+SERVER_PROBE_MAX = timedelta(minutes=10)
 JITTER = 0.1
 STATUSES = ("pending", "sent", "failed")
 
@@ -68,6 +72,8 @@ class FlushReport:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    # The round stopped because our SMTP server could not be reached (its mails wait).
+    server_down: bool = False
 
     @property
     def total(self) -> int:
@@ -120,24 +126,17 @@ async def _claim(
     return [i for i in ids if i in claimed]
 
 
-def _server_down(error: SendError) -> bool:
-    return isinstance(error, TemporaryError) and error.connection
-
-
 def _outcome(
     row: OutboxMail, now: datetime, error: SendError | None, report: dict[str, int]
 ) -> dict[str, Any]:
-    """The columns to write for this attempt."""
+    """The columns to write for this attempt (not for an unreachable server: `_wait`)."""
     attempts = row.attempts + 1
     if error is None:
         report["sent"] += 1
         log.debug("outbox mail %s sent", row.id)
         return {"attempts": attempts, "status": "sent", "sent_at": now, "last_error": None}
     values: dict[str, Any] = {"attempts": attempts, "last_error": error.reason}
-    # An unreachable server (or refused login) says nothing about this mail, which was never
-    # offered: however long our own server stays down, the mail waits (backoff capped at
-    # 6 h) rather than failing, and leaves when the server is back.
-    if error.permanent or (attempts >= MAX_ATTEMPTS and not _server_down(error)):
+    if error.permanent or attempts >= MAX_ATTEMPTS:
         values["status"] = "failed"
         report["failed"] += 1
         log.warning("outbox mail %s failed after %d attempt(s)", row.id, attempts)
@@ -163,25 +162,22 @@ async def flush(
     now = _utc(now or datetime.now(UTC))
     counts = {"sent": 0, "retried": 0, "failed": 0}
     handled = 0
-    # Once the server is unreachable, the other mails of this round share its error rather
-    # than each waiting for a connection timeout.
-    unreachable: TemporaryError | None = None
+    down = False
     async with SmtpSession(settings, tls_context=tls_context, timeout=timeout) as smtp:
-        while handled < limit:
+        while handled < limit and not down:
             ids = await _claim(sessionmaker, now, min(CLAIM_BATCH, limit - handled))
             if not ids:
                 break
             handled += len(ids)
-            unreachable = await _deliver(
-                sessionmaker, settings, smtp, ids, now, counts, unreachable
-            )
-    report = FlushReport(**counts)
+            down = await _deliver(sessionmaker, settings, smtp, ids, now, counts)
+    report = FlushReport(**counts, server_down=down)
     if report.total:
         log.info(
-            "outbox flush: %d sent, %d retried, %d failed",
+            "outbox flush: %d sent, %d retried, %d failed%s",
             report.sent,
             report.retried,
             report.failed,
+            " (SMTP server unreachable)" if down else "",
         )
     return report
 
@@ -193,8 +189,9 @@ async def _deliver(
     ids: Sequence[int],
     now: datetime,
     counts: dict[str, int],
-    unreachable: TemporaryError | None,
-) -> TemporaryError | None:
+) -> bool:
+    """Send the leased mails `ids`; True when our server could not be reached, which ends
+    the round: that mail and the ones after it wait, still due, for the server's return."""
     async with sessionmaker() as session:
         rows = list(
             await session.scalars(
@@ -209,15 +206,19 @@ async def _deliver(
         # At most one write is in flight, so they stay in order on the single `writer`.
         writing: asyncio.Task[None] | None = None
         try:
-            for row in rows:
-                error: SendError | None = unreachable
-                if error is None:
-                    try:
-                        await smtp.send(build_message(row, settings))
-                    except (TemporaryError, PermanentError) as err:
-                        error = err
-                        if isinstance(err, TemporaryError) and err.connection:
-                            unreachable = err
+            for k, row in enumerate(rows):
+                error: SendError | None = None
+                try:
+                    await smtp.send(build_message(row, settings))
+                except (TemporaryError, PermanentError) as err:
+                    if err.server_down:
+                        if writing is not None:
+                            await writing
+                            writing = None
+                        await _wait(writer, [r.id for r in rows[k:]], now, err)
+                        counts["retried"] += len(rows) - k
+                        return True
+                    error = err
                 values = _outcome(row, now, error, counts)
                 if writing is not None:
                     await writing
@@ -225,7 +226,21 @@ async def _deliver(
         finally:
             if writing is not None:
                 await writing
-    return unreachable
+    return False
+
+
+async def _wait(
+    session: AsyncSession, row_ids: Sequence[int], now: datetime, error: SendError
+) -> None:
+    """Leave mails that could not be offered due again, attempts untouched, with the error."""
+    log.info("outbox: SMTP server unreachable, %d mail(s) wait for it", len(row_ids))
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id.in_(row_ids), OutboxMail.status == "pending")
+        .values(next_attempt_at=now, last_error=error.reason)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
 
 
 async def _write(session: AsyncSession, row_id: int, values: dict[str, Any]) -> None:
@@ -253,6 +268,7 @@ async def run_worker(
         await stop.wait()
         return
     limit = 500
+    pause = interval
     while not stop.is_set():
         try:
             report = await flush(sessionmaker, settings, limit=limit, tls_context=tls_context)
@@ -262,10 +278,16 @@ async def run_worker(
             log.error("outbox flush failed: %s", type(err).__name__)
             log.debug("outbox flush failure", exc_info=True)
             report = FlushReport()
-        if report.total >= limit:
-            continue  # more is due: no pause
+        if report.server_down:
+            # Probe a server that is down less and less often, but never less than every
+            # SERVER_PROBE_MAX: the mails wait due, and leave at the first probe that works.
+            pause = min(pause * 2, SERVER_PROBE_MAX.total_seconds())
+        else:
+            pause = interval
+            if report.total >= limit:
+                continue  # more is due: no pause
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(stop.wait(), timeout=pause)
 
 
 def _subject(kind: str, context: dict[str, Any] | None) -> str:

@@ -61,12 +61,15 @@ class SendError(Exception):
 
     permanent = False
 
-    def __init__(self, reason: str, *, connection: bool = False) -> None:
+    def __init__(self, reason: str, *, connection: bool = False, server_down: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
-        # True when the server cannot be reached or refuses us (connect, TLS, login): the
-        # worker then stops dialling for the other mails of this round.
-        self.connection = connection
+        # True when the connection failed or was lost: the worker then stops dialling for
+        # the other mails of this round.
+        self.connection = connection or server_down
+        # True when our server could not be reached or refused us (connect, TLS, login):
+        # nothing was offered, so it says nothing about the mail being sent.
+        self.server_down = server_down
 
 
 class TemporaryError(SendError):
@@ -238,14 +241,14 @@ class SmtpSession:
         except aiosmtplib.SMTPAuthenticationError as err:
             await self._drop(client)
             raise TemporaryError(
-                f"SMTP login refused: {_reply(err.code, err.message)}", connection=True
+                f"SMTP login refused: {_reply(err.code, err.message)}", server_down=True
             ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as err:
             await self._drop(client)
             raise TemporaryError(
                 f"SMTP connection to {s.smtp_host}:{s.smtp_port} failed: "
                 f"{type(err).__name__}: {_one_line(str(err))[:200]}",
-                connection=True,
+                server_down=True,
             ) from None
         self._client = client
         self.connections += 1

@@ -46,8 +46,9 @@ async def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
                 total.sent + report.sent,
                 total.retried + report.retried,
                 total.failed + report.failed,
+                report.server_down,
             )
-            if report.total < limit:
+            if report.total < limit or report.server_down:
                 break
     if args.json:
         _json({"sent": total.sent, "retried": total.retried, "failed": total.failed})
@@ -55,6 +56,10 @@ async def cmd_flush(args: argparse.Namespace, settings: Settings) -> int:
         print(
             t("outbox.flush_resultat", sent=total.sent, retried=total.retried, failed=total.failed)
         )
+    if total.server_down:
+        # The mails wait, due, for the worker's next probe; the operator learns why.
+        print(t("outbox.serveur_injoignable"), file=sys.stderr)
+        return 1
     return 0
 
 

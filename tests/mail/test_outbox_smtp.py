@@ -322,51 +322,69 @@ async def test_server_down_then_up_delivers_each_once(
 
     report = await flush(sessionmaker, settings, now=T0)
 
-    assert report == FlushReport(sent=0, retried=3, failed=0)
+    # Nothing was offered: the mails keep their attempts, stay due, and show why they wait.
+    assert report == FlushReport(retried=3, server_down=True)
     for r in (await rows_by_id(sessionmaker)).values():
-        assert r.status == "pending" and r.attempts == 1
-        delay = utc(r.next_attempt_at) - T0
-        assert timedelta(minutes=1) <= delay <= timedelta(minutes=1.1)
+        assert r.status == "pending" and r.attempts == 0
+        assert utc(r.next_attempt_at) == T0
         assert r.last_error and str(server.port) in r.last_error
-    # Not due yet: nothing happens, even once the server is back.
     with server:
-        assert await flush(sessionmaker, settings, now=T0 + timedelta(seconds=30)) == FlushReport()
-        report = await flush(sessionmaker, settings, now=T0 + timedelta(minutes=2))
+        # Back: they leave at the next round, whenever it comes.
+        report = await flush(sessionmaker, settings, now=T0 + timedelta(seconds=30))
         assert report == FlushReport(sent=3)
         assert await flush(sessionmaker, settings, now=T0 + timedelta(hours=1)) == FlushReport()
         assert server.count_by_message_id() == {r.message_id: 1 for r in rows}
         # Down again, then up again on the same port.
         server.stop()
         [late] = await queue(sessionmaker, settings, to="tard@exemple.fr")
-        assert (await flush(sessionmaker, settings, now=T0 + timedelta(hours=2))).retried == 1
+        assert await flush(sessionmaker, settings, now=T0 + timedelta(hours=2)) == FlushReport(
+            retried=1, server_down=True
+        )
         server.start()
-        assert (await flush(sessionmaker, settings, now=T0 + timedelta(hours=3))).sent == 1
+        assert (await flush(sessionmaker, settings, now=T0 + timedelta(hours=2))).sent == 1
         assert server.count_by_message_id()[late.message_id] == 1
     stored = await rows_by_id(sessionmaker)
     assert all(r.status == "sent" for r in stored.values())
-    assert stored[late.id].attempts == 2 and stored[late.id].last_error is None
+    assert stored[late.id].attempts == 1 and stored[late.id].last_error is None
 
 
 async def test_a_long_outage_of_our_server_fails_no_mail(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     """Rounds against a server that is down do not use up a mail's attempts: after a night
-    of outage the mails are still pending, and each goes once the server is back."""
+    of outage the mails are still pending and due, and each goes once the server is back."""
     server = SmtpServer()  # nothing listening on its port
     settings = settings_for(server)
     rows = await queue(sessionmaker, settings, 2)
     now = T0
     for _ in range(MAX_ATTEMPTS + 3):
-        assert await flush(sessionmaker, settings, now=now) == FlushReport(retried=2)
+        assert await flush(sessionmaker, settings, now=now) == FlushReport(
+            retried=2, server_down=True
+        )
         stored = await rows_by_id(sessionmaker)
-        assert {r.status for r in stored.values()} == {"pending"}
-        now = max(utc(r.next_attempt_at) for r in stored.values())
+        assert {(r.status, r.attempts) for r in stored.values()} == {("pending", 0)}
+        now += timedelta(hours=1.2)
     assert now - T0 > timedelta(hours=12)
-    assert all(r.next_attempt_at and utc(r.next_attempt_at) - now <= outbox.MAX_DELAY
-               for r in stored.values())
     with server:
         assert await flush(sessionmaker, settings, now=now) == FlushReport(sent=2)
         assert server.count_by_message_id() == {r.message_id: 1 for r in rows}
+
+
+async def test_a_round_stops_at_an_unreachable_server_and_leaves_the_rest_due(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """One connection attempt per round however long the queue, and the mails not reached
+    keep no lease: a round a minute later takes them all."""
+    server = SmtpServer()
+    settings = settings_for(server)
+    rows = await queue(sessionmaker, settings, outbox.CLAIM_BATCH + 10)
+    report = await flush(sessionmaker, settings, now=T0)
+    assert report == FlushReport(retried=outbox.CLAIM_BATCH, server_down=True)
+    stored = await rows_by_id(sessionmaker)
+    assert all(utc(r.next_attempt_at) <= T0 and r.attempts == 0 for r in stored.values())
+    with server:
+        report = await flush(sessionmaker, settings, now=T0 + timedelta(minutes=1))
+        assert report == FlushReport(sent=len(rows))
 
 
 async def test_reconnects_after_server_restart_mid_session(
@@ -468,9 +486,10 @@ async def test_tls_modes_with_login(
         settings = settings_for(server, smtp_user="aesh62", smtp_password="s3cret")
         [row] = await queue(sessionmaker, settings)
 
-        # Production settings check certificates: a self-signed one is refused (retried).
+        # Production settings check certificates: a self-signed one is refused (the mail
+        # waits, as for a server down).
         refused = await flush(sessionmaker, settings, now=T0)
-        assert refused == FlushReport(retried=1)
+        assert refused == FlushReport(retried=1, server_down=True)
         error = (await rows_by_id(sessionmaker))[row.id].last_error or ""
         assert "CERTIFICATE_VERIFY_FAILED" in error or "certificate" in error.lower()
 
@@ -490,7 +509,7 @@ async def test_wrong_password_is_temporary(
         settings = settings_for(server, smtp_user="aesh62", smtp_password="faux")
         await queue(sessionmaker, settings, 3)
         report = await flush(sessionmaker, settings, now=T0, tls_context=server.client_ctx)
-        assert report == FlushReport(retried=3)
+        assert report == FlushReport(retried=3, server_down=True)
         assert all(
             "login refused" in (r.last_error or "")
             for r in (await rows_by_id(sessionmaker)).values()
@@ -514,6 +533,30 @@ async def test_run_worker_delivers_until_stopped(
     stop.set()
     await asyncio.wait_for(task, 5)
     assert smtp.count_by_message_id() == {row.message_id: 1}
+
+
+async def test_run_worker_probes_a_server_that_is_down_and_delivers_on_its_return(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    server = SmtpServer()  # nothing listening yet
+    settings = settings_for(server)
+    rows = await queue(sessionmaker, settings, 3)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(sessionmaker, settings, stop, interval=0.05))
+    try:
+        await asyncio.sleep(0.5)  # a few rounds against the closed port, pauses growing
+        stored = await rows_by_id(sessionmaker)
+        assert {(r.status, r.attempts) for r in stored.values()} == {("pending", 0)}
+        assert all(r.last_error for r in stored.values())
+        with server:
+            for _ in range(300):
+                if len(server.received) == 3:
+                    break
+                await asyncio.sleep(0.02)
+            assert server.count_by_message_id() == {r.message_id: 1 for r in rows}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
 
 
 async def test_list_mails(smtp: SmtpServer, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -555,6 +598,15 @@ async def test_cli_flush_and_list(
         "Envoi des courriels : 2 envoyé(s), 0 reporté(s), 1 en échec."
     )
 
+    # Our server unreachable: the command says so and fails; the mail waits.
+    await queue(sessionmaker, settings, to="plus-tard@exemple.fr")
+    down = settings.model_copy(update={"smtp_port": SmtpServer().port})
+    args = parser.parse_args(["outbox", "flush"])
+    assert await args.func(args, down) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "Envoi des courriels : 0 envoyé(s), 1 reporté(s), 0 en échec."
+    assert "injoignable" in captured.err
+
     args = parser.parse_args(["outbox", "list"])
     assert await args.func(args, settings) == 0
     out = capsys.readouterr().out
@@ -567,7 +619,10 @@ async def test_cli_flush_and_list(
     assert failed["to"] == "inconnu@exemple.fr" and failed["status"] == "failed"
     assert failed["next_attempt_at"] is None and failed["created_at"].endswith("+00:00")
 
+    # The server back, the waiting mail leaves at once.
     args = parser.parse_args(["outbox", "flush", "--json"])
+    assert await args.func(args, settings) == 0
+    assert json.loads(capsys.readouterr().out) == {"sent": 1, "retried": 0, "failed": 0}
     assert await args.func(args, settings) == 0
     assert json.loads(capsys.readouterr().out) == {"sent": 0, "retried": 0, "failed": 0}
 
