@@ -61,12 +61,9 @@ class SendError(Exception):
 
     permanent = False
 
-    def __init__(self, reason: str, *, connection: bool = False, server_down: bool = False) -> None:
+    def __init__(self, reason: str, *, server_down: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
-        # True when the connection failed or was lost: the worker then stops dialling for
-        # the other mails of this round.
-        self.connection = connection or server_down
         # True when our server could not be reached or refused us (connect, TLS, login):
         # nothing was offered, so it says nothing about the mail being sent.
         self.server_down = server_down
@@ -281,13 +278,13 @@ class SmtpSession:
         except aiosmtplib.SMTPServerDisconnected:
             await self._forget()
             if fresh:
-                raise TemporaryError("SMTP server closed the connection", connection=True) from None
+                raise TemporaryError("SMTP server closed the connection") from None
             client = await self.connect()
             try:
                 await self._send_on(client, message)
             except aiosmtplib.SMTPServerDisconnected:
                 await self._forget()
-                raise TemporaryError("SMTP server closed the connection", connection=True) from None
+                raise TemporaryError("SMTP server closed the connection") from None
 
     async def _forget(self) -> None:
         client, self._client = self._client, None

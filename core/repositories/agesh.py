@@ -348,10 +348,10 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
     in_scope = select(inner.id).where(*_acc_scope(p, year, inner))
     scope_missions = select(inner.mission_id).where(*_acc_scope(p, year, inner))
 
-    q_aesh = select(Aesh.id).where(Aesh.actif.is_(False))
-    q_closed = select(Eleve.id, Eleve.dossier_etat).where(
-        Eleve.dossier_etat.in_(anomaly_rules.CLOSED)
-    )
+    inactive = select(Aesh.id).where(Aesh.actif.is_(False))
+    closed_students = select(Eleve.id).where(Eleve.dossier_etat.in_(anomaly_rules.CLOSED))
+    q_aesh = inactive
+    q_closed = closed_students.add_columns(Eleve.dossier_etat)
     if not everything:
         q_aesh = q_aesh.where(
             Aesh.id.in_(select(Mission.aesh_id).where(Mission.id.in_(scope_missions)))
@@ -377,12 +377,10 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
         Accompagnement.fin > Mission.fin,
         Accompagnement.heures > Mission.heures,
         Mission.actif.is_(False),
-        Mission.aesh_id.in_(select(Aesh.id).where(Aesh.actif.is_(False))),
+        Mission.aesh_id.in_(inactive),
         Accompagnement.debut < Decision.debut,
         and_(Accompagnement.maintien.is_(False), Accompagnement.fin > Decision.fin),
-        Decision.eleve_id.in_(
-            select(Eleve.id).where(Eleve.dossier_etat.in_(anomaly_rules.CLOSED))
-        ),
+        Decision.eleve_id.in_(closed_students),
         and_(
             Decision.id.is_not(None),
             ~exists().where(

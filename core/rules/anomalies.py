@@ -151,14 +151,10 @@ def check(
     # do, which was reported above.
     y0, y1 = year
     for m_heures, accs in loads_by_mission.values():
-        if len(accs) < 2:
-            continue
-        for aid, day in overloaded(m_heures, accs).items():
-            for a in accs:
-                if a[0] == aid:
-                    _, s, e, h = a
-                    break
-            if checked is not None and aid not in checked:
+        flagged = overloaded(m_heures, accs)
+        for aid, s, e, h in accs:
+            day = flagged.get(aid)
+            if day is None or (checked is not None and aid not in checked):
                 continue
             if s <= y1 and e >= y0 and not h > m_heures + EPS:
                 params = {"heures": h, "mission_heures": m_heures, "jour": _day(day)}
