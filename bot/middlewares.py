@@ -21,7 +21,7 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.storage import SqlStorage, UpdateScope, current_scope, open_update, record_update
+from bot.storage import SqlStorage, UpdateScope, current_scope, finish_update, open_update
 
 log = logging.getLogger("aesh.bot")
 
@@ -88,8 +88,7 @@ class UnitOfWork(BaseMiddleware):
                     data["state"] = context
                     data["raw_state"] = await context.get_state()
                 result = await handler(event, data)
-                await record_update(scope, event.update_id, bot.id)
-                await session.commit()
+                await finish_update(scope, event.update_id, bot.id)
                 return result
             except BaseException:
                 await session.rollback()

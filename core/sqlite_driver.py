@@ -122,19 +122,46 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     _cursor_cls = OneTripCursor
 
+    def _idle(self) -> bool:
+        """SQLite's own flag: no transaction is open on this connection."""
+        driver = self._connection
+        return driver._connection is not None and not driver._conn.in_transaction
+
     def rollback(self) -> None:
         # Handing a connection back to the pool rolls it back: with no transaction open
-        # (SQLite's own flag), there is nothing to undo and no reason to wake its thread.
-        driver = self._connection
-        if driver._connection is not None and not driver._conn.in_transaction:
-            return
-        super().rollback()
+        # there is nothing to undo and no reason to wake its thread.
+        if not self._idle():
+            super().rollback()
+
+    def commit(self) -> None:
+        # Likewise nothing to commit (a read-only session, or statements already
+        # committed on the driver by `execute_and_commit`).
+        if not self._idle():
+            super().commit()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> Any:
         adapted = super().connect(*arg, **kw)
         return OneTripConnection(self, adapted._connection)
+
+
+def _execute_and_commit(conn: sqlite3.Connection, statements: list[tuple[str, Any]]) -> None:
+    for sql, parameters in statements:
+        conn.execute(sql, parameters)
+    conn.commit()
+
+
+async def execute_and_commit(driver: Any, statements: list[tuple[str, Any]]) -> None:
+    """Run statements (SQL, parameters) on an aiosqlite connection, inside the transaction
+    open on it, then commit, in one trip to its thread. On an error nothing is committed
+    (the caller rolls back, as after any failed statement)."""
+    if hasattr(driver, "_execute"):
+        await driver._execute(_execute_and_commit, driver._conn, statements)
+        return
+    for sql, parameters in statements:
+        await driver.execute_fetchall(sql, parameters)
+    await driver.commit()
 
 
 def supported() -> bool:
