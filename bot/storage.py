@@ -168,8 +168,9 @@ def _on_driver(dialect: Any) -> dict[str, _OnDriver]:
 
 async def _attach_driver(scope: UpdateScope) -> None:
     """On SQLite (aiosqlite), give the scope the session's driver connection; the session's
-    transaction is begun, so the statements run on the driver belong to it."""
-    if scope.session.get_bind().dialect.name != "sqlite":
+    transaction is begun, so the statements run on the driver belong to it. (The unit of
+    work may have given the scope its connection already: see `bot.middlewares`.)"""
+    if scope.driver is not None or scope.session.get_bind().dialect.name != "sqlite":
         return
     conn = await scope.session.connection()
     raw = await conn.get_raw_connection()
@@ -237,7 +238,9 @@ async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None
         await session.execute(_RECORD, values)
         await session.commit()
         return
-    if session.new or session.dirty or session.deleted:
+    # A session the step never used has nothing to flush or commit (see bot.middlewares).
+    used = session.in_transaction()
+    if used and (session.new or session.dirty or session.deleted):
         await session.flush()
     prepared = _on_driver(session.get_bind().dialect)
     statements: list[tuple[str, Any]] = []
@@ -257,7 +260,8 @@ async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None
     await execute_and_commit(scope.driver, statements)
     for row in dirty:
         row.stored, row.dirty = True, False
-    await session.commit()
+    if used:
+        await session.commit()
 
 
 async def write_rows(scope: UpdateScope) -> None:
