@@ -76,9 +76,11 @@ def make_dispatcher(
         bot_username=bot_username,
     )
     dp.update.outer_middleware(UnitOfWork(sessionmaker, dp.fsm))
-    # Commands first (they work in any state), then dialogs, then the catch-all.
+    # Commands first (they work in any state), then dialogs, then the catch-all; the steps of
+    # a running form right after the commands (see bot.handlers.forms.lane).
     routers = (
         common.router,
+        forms.lane,
         service_auth.router,
         service_reports.router,
         service_actions.router,
