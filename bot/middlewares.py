@@ -99,7 +99,6 @@ class UnitOfWork(BaseMiddleware):
             finally:
                 current_scope.reset(token)
 
-
     async def _apply_on_connection(
         self,
         engine: AsyncEngine,

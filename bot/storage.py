@@ -238,27 +238,25 @@ async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None
         await session.execute(_RECORD, values)
         await session.commit()
         return
-    # A session the step never used has nothing to flush or commit (see bot.middlewares).
-    used = session.in_transaction()
-    if used and (session.new or session.dirty or session.deleted):
+    # Objects only added (Session.add begins nothing) are flushed too; after that, a session
+    # with no transaction is one the step never used: nothing to commit (see bot.middlewares).
+    if session.new or session.dirty or session.deleted:
         await session.flush()
+    used = session.in_transaction()
     prepared = _on_driver(session.get_bind().dialect)
     statements: list[tuple[str, Any]] = []
-    dirty = [row for row in scope.rows.values() if row.dirty]
-    for key, row in scope.rows.items():
-        if not row.dirty:
-            continue
-        now = values["t"]
+    dirty = [(key, row) for key, row in scope.rows.items() if row.dirty]
+    for key, row in dirty:
+        v = {"k": key, "s": row.state, "d": row.data, "t": values["t"]}
         if row.stored:
-            stmt, v = prepared["update"], {"k": key, "s": row.state, "d": row.data, "t": now}
+            stmt = prepared["update"]
         else:
             stmt = prepared["upsert"]
-            v = {"k": key, "s": row.state, "d": row.data, "t": now}
-            v.update(s2=row.state, d2=row.data, t2=now)
+            v.update(s2=row.state, d2=row.data, t2=values["t"])
         statements.append((stmt.sql, stmt.params(v)))
     statements.append((prepared["record"].sql, prepared["record"].params(values)))
     await execute_and_commit(scope.driver, statements)
-    for row in dirty:
+    for _key, row in dirty:
         row.stored, row.dirty = True, False
     if used:
         await session.commit()
