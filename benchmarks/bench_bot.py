@@ -136,8 +136,7 @@ async def run(kind: str, tmp: Path) -> tuple[int, int, float, float, float]:
     from aiogram.client.session.aiohttp import AiohttpSession
     from aiogram.client.telegram import TelegramAPIServer
 
-    from bot.app import make_dispatcher
-    from bot.middlewares import RetryAfter
+    from bot.app import make_dispatcher, make_session
     from core.config import Settings
     from core.db import make_engine, make_sessionmaker, upgrade
 
@@ -147,12 +146,14 @@ async def run(kind: str, tmp: Path) -> tuple[int, int, float, float, float]:
     proc.start()
     loop = asyncio.get_running_loop()
     base_url, token, username = await loop.run_in_executor(None, parent.recv)
-    session = AiohttpSession(api=TelegramAPIServer.from_base(base_url, is_local=False))
     engine = None
     if kind == "echo":
+        # The reference: a plain aiogram bot with aiogram's own session.
+        session = AiohttpSession(api=TelegramAPIServer.from_base(base_url, is_local=False))
         dp = echo_dispatcher()
     else:
-        session.middleware(RetryAfter())
+        # The bot as it runs in production (bot.app.make_bot's session).
+        session = make_session(base_url)
         engine = make_engine(f"sqlite+aiosqlite:///{tmp / 'bench.db'}")
         await upgrade(engine)
         settings = Settings(secret_key="b" * 32, storage_dir=tmp / "files")

@@ -18,6 +18,7 @@ from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.middlewares import RetryAfter, UnitOfWork
+from bot.session import BotSession
 from bot.storage import SqlStorage
 from core.config import Settings
 from core.errors import DomainError
@@ -29,14 +30,20 @@ log = logging.getLogger("aesh.bot")
 CANDIDATE_COMMANDS = ("start", "candidature", "pieces", "diplomes", "statut", "aide", "annuler")
 
 
-def make_bot(settings: Settings) -> Bot:
-    assert settings.bot_token, "AESH_BOT_TOKEN is required to run the bot"
+def make_session(telegram_api: str | None = None) -> AiohttpSession:
+    """The bot's Bot API session (Telegram's servers, or `telegram_api`), 429s waited out."""
     session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api, is_local=False))
-        if settings.telegram_api
-        else AiohttpSession()
+        BotSession(api=TelegramAPIServer.from_base(telegram_api, is_local=False))
+        if telegram_api
+        else BotSession()
     )
     session.middleware(RetryAfter())
+    return session
+
+
+def make_bot(settings: Settings) -> Bot:
+    assert settings.bot_token, "AESH_BOT_TOKEN is required to run the bot"
+    session = make_session(settings.telegram_api)
     return Bot(settings.bot_token, session=session, default=DefaultBotProperties())
 
 
@@ -70,9 +77,11 @@ def make_dispatcher(
         bot_username=bot_username,
     )
     dp.update.outer_middleware(UnitOfWork(sessionmaker, dp.fsm))
-    # Commands first (they work in any state), then dialogs, then the catch-all.
+    # Commands first (they work in any state), then dialogs, then the catch-all; the steps of
+    # a running form right after the commands (see bot.handlers.forms.lane).
     routers = (
         common.router,
+        forms.lane,
         service_auth.router,
         service_reports.router,
         service_actions.router,

@@ -19,9 +19,9 @@ from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.storage import SqlStorage, UpdateScope, current_scope, open_update, record_update
+from bot.storage import SqlStorage, UpdateScope, current_scope, finish_update, open_update
 
 log = logging.getLogger("aesh.bot")
 
@@ -76,6 +76,9 @@ class UnitOfWork(BaseMiddleware):
         fsm_key = None
         if context is not None and isinstance(context.storage, SqlStorage):
             fsm_key = context.storage.keys.build(context.key)
+        engine = self.sessionmaker.kw.get("bind")
+        if isinstance(engine, AsyncEngine) and engine.dialect.name == "sqlite":
+            return await self._apply_on_connection(engine, handler, event, data, context, fsm_key)
         async with self.sessionmaker() as session:
             scope = UpdateScope(session)
             if await open_update(scope, event.update_id, bot.id, fsm_key):
@@ -88,11 +91,55 @@ class UnitOfWork(BaseMiddleware):
                     data["state"] = context
                     data["raw_state"] = await context.get_state()
                 result = await handler(event, data)
-                await record_update(scope, event.update_id, bot.id)
-                await session.commit()
+                await finish_update(scope, event.update_id, bot.id)
                 return result
             except BaseException:
                 await session.rollback()
+                raise
+            finally:
+                current_scope.reset(token)
+
+    async def _apply_on_connection(
+        self,
+        engine: AsyncEngine,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+        context: FSMContext | None,
+        fsm_key: str | None,
+    ) -> Any:
+        """The same unit of work on SQLite, on one connection checked out for the update.
+
+        The update's own statements (already applied? dialog row, then dialog row, update id
+        and commit) run on the connection's driver (see `bot.storage`); the handler's session
+        is bound to that same connection, and costs nothing until a handler uses it (most
+        dialog steps never do): no transaction of its own to begin, commit and close. When it
+        is used, its changes are flushed into the same transaction before the commit, and
+        its own commit then runs its after-commit hooks. A failure anywhere rolls the whole
+        transaction back (the connection's return to the pool rolls back what is open)."""
+        bot: Bot = data["bot"]
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            session = self.sessionmaker(bind=conn)
+            scope = UpdateScope(session)
+            if hasattr(driver, "execute_fetchall"):
+                scope.driver = driver
+            if await open_update(scope, event.update_id, bot.id, fsm_key):
+                log.info("update %s already handled", event.update_id)
+                return None
+            token = current_scope.set(scope)
+            data["session"] = session
+            try:
+                if context is not None:
+                    data["state"] = context
+                    data["raw_state"] = await context.get_state()
+                result = await handler(event, data)
+                await finish_update(scope, event.update_id, bot.id)
+                return result
+            except BaseException:
+                if session.in_transaction():
+                    await session.rollback()
                 raise
             finally:
                 current_scope.reset(token)

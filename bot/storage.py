@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import BotFsm, BotUpdate
 from core.models.base import utcnow
+from core.sqlite_driver import execute_and_commit
 
 _FSM = cast(Table, BotFsm.__table__)
 _UPDATES = cast(Table, BotUpdate.__table__)
@@ -65,6 +66,25 @@ _SEEN = select(
     exists()
     .where(_UPDATES.c.update_id == bindparam("u"), _UPDATES.c.bot_id == bindparam("b"))
     .label("seen")
+)
+# A dialog row seen for the first time: an upsert (a row written meanwhile by a tool outside
+# any update is replaced, not a reason to lose the step). SQLite's form, for the driver path.
+_SQLITE_UPSERT = (
+    sqlite_insert(_FSM)
+    .values(
+        key=bindparam("k", type_=_FSM.c.key.type),
+        state=bindparam("s", type_=_FSM.c.state.type),
+        data=bindparam("d", type_=_FSM.c.data.type),
+        updated_at=bindparam("t", type_=_FSM.c.updated_at.type),
+    )
+    .on_conflict_do_update(
+        index_elements=[_FSM.c.key],
+        set_={
+            "state": bindparam("s2", type_=_FSM.c.state.type),
+            "data": bindparam("d2", type_=_FSM.c.data.type),
+            "updated_at": bindparam("t2", type_=_FSM.c.updated_at.type),
+        },
+    )
 )
 _RECORD = _UPDATES.insert().values(
     update_id=bindparam("u", type_=_UPDATES.c.update_id.type),
@@ -141,14 +161,16 @@ def _on_driver(dialect: Any) -> dict[str, _OnDriver]:
             "load": _OnDriver(_LOAD, dialect),
             "update": _OnDriver(_UPDATE, dialect),
             "record": _OnDriver(_RECORD, dialect),
+            "upsert": _OnDriver(_SQLITE_UPSERT, dialect),
         }
     return prepared
 
 
 async def _attach_driver(scope: UpdateScope) -> None:
     """On SQLite (aiosqlite), give the scope the session's driver connection; the session's
-    transaction is begun, so the statements run on the driver belong to it."""
-    if scope.session.get_bind().dialect.name != "sqlite":
+    transaction is begun, so the statements run on the driver belong to it. (The unit of
+    work may have given the scope its connection already: see `bot.middlewares`.)"""
+    if scope.driver is not None or scope.session.get_bind().dialect.name != "sqlite":
         return
     conn = await scope.session.connection()
     raw = await conn.get_raw_connection()
@@ -202,14 +224,42 @@ async def open_update(scope: UpdateScope, update_id: int, bot_id: int, fsm_key: 
     return False
 
 
-async def record_update(scope: UpdateScope, update_id: int, bot_id: int) -> None:
-    """End an update's unit of work before its commit: its dialog changes and its id."""
-    await write_rows(scope)
+async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None:
+    """End an update's unit of work: write its dialog changes and its id, and commit.
+
+    On SQLite, whatever the handler left pending in the ORM session is flushed first (into
+    the same transaction), then the dialog rows, the update id and the commit go to the
+    driver in one trip; the session's own commit then finds nothing left to write (no trip)
+    but still runs its after-commit hooks (files forgotten by the step)."""
     values = {"u": update_id, "b": bot_id, "t": utcnow()}
-    if scope.driver is not None:
-        await _on_driver(scope.session.get_bind().dialect)["record"].run(scope.driver, values)
-    else:
-        await scope.session.execute(_RECORD, values)
+    session = scope.session
+    if scope.driver is None:
+        await write_rows(scope)
+        await session.execute(_RECORD, values)
+        await session.commit()
+        return
+    # Objects only added (Session.add begins nothing) are flushed too; after that, a session
+    # with no transaction is one the step never used: nothing to commit (see bot.middlewares).
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    used = session.in_transaction()
+    prepared = _on_driver(session.get_bind().dialect)
+    statements: list[tuple[str, Any]] = []
+    dirty = [(key, row) for key, row in scope.rows.items() if row.dirty]
+    for key, row in dirty:
+        v = {"k": key, "s": row.state, "d": row.data, "t": values["t"]}
+        if row.stored:
+            stmt = prepared["update"]
+        else:
+            stmt = prepared["upsert"]
+            v.update(s2=row.state, d2=row.data, t2=values["t"])
+        statements.append((stmt.sql, stmt.params(v)))
+    statements.append((prepared["record"].sql, prepared["record"].params(values)))
+    await execute_and_commit(scope.driver, statements)
+    for _key, row in dirty:
+        row.stored, row.dirty = True, False
+    if used:
+        await session.commit()
 
 
 async def write_rows(scope: UpdateScope) -> None:

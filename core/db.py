@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core import sqlite_driver
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -40,7 +42,11 @@ def make_engine(url: str) -> AsyncEngine:
         db = parsed.database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        extra: dict[str, Any] = {}
+        if parsed.get_driver_name() == "aiosqlite" and sqlite_driver.supported():
+            # One trip to the connection's thread per statement (see core.sqlite_driver).
+            extra["module"] = sqlite_driver.dbapi()
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **extra)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)

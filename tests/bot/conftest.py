@@ -12,20 +12,20 @@ from pathlib import Path
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import make_dispatcher, set_commands
 from bot.middlewares import RetryAfter
+from bot.session import BotSession
 from bot.testserver import BotAPIServer, BotSimulator
 from bot.testserver.state import ChatMessage
 from core.config import Settings
 from core.models import OutboxMail
 
 
-class QuickSession(AiohttpSession):
+class QuickSession(BotSession):
     """No 250 ms pause on close: the test server is plain HTTP."""
 
     async def close(self) -> None:

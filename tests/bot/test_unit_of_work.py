@@ -83,3 +83,53 @@ async def test_a_failed_handler_writes_neither_state_nor_update_id(running: Runn
     assert handled == []
     key = StorageKey(bot_id=running.bot.id, chat_id=3102, user_id=3102)
     assert await running.dp.storage.get_state(key) == "form:inscription:nom"
+
+
+async def test_the_handler_session_commits_with_the_step_or_not_at_all(running: Running) -> None:
+    """On SQLite the handler's session is bound to the update's connection and only used on
+    demand: an object merely added is written with the step; a failure after an ORM write
+    leaves nothing; a handler's own commit mid-step keeps the rest on the same connection."""
+    from aiogram.dispatcher.middlewares.user_context import EVENT_CONTEXT_KEY, EventContext
+
+    from core.models import BotNotification
+
+    uow = UnitOfWork(running.sessionmaker, running.dp.fsm)
+    chat = Chat(id=3103, type="private")
+
+    def run(update_id: int, handler: object) -> object:
+        update = _message_update(update_id, 3103, "x")
+        context = EventContext(chat=chat, user=update.message.from_user)  # type: ignore[union-attr]
+        return uow(handler, update, {"bot": running.bot, EVENT_CONTEXT_KEY: context})  # type: ignore[arg-type]
+
+    def note(kind: str) -> BotNotification:
+        return BotNotification(telegram_id=3103, kind=kind, payload={})
+
+    async def adds_only(event: object, data: dict[str, object]) -> None:
+        data["session"].add(note("added"))  # type: ignore[attr-defined]
+
+    async def writes_then_fails(event: object, data: dict[str, object]) -> None:
+        data["session"].add(note("lost"))  # type: ignore[attr-defined]
+        await data["session"].flush()  # type: ignore[attr-defined]
+        raise RuntimeError("boom")
+
+    async def commits_midway(event: object, data: dict[str, object]) -> None:
+        session = data["session"]
+        session.add(note("first"))  # type: ignore[attr-defined]
+        await session.commit()  # type: ignore[attr-defined]
+        session.add(note("second"))  # type: ignore[attr-defined]
+        await data["state"].set_state("form:inscription:nom")  # type: ignore[attr-defined]
+
+    await run(900_101, adds_only)
+    with pytest.raises(RuntimeError):
+        await run(900_102, writes_then_fails)
+    await run(900_103, commits_midway)
+    async with running.sessionmaker() as s:
+        kinds = (
+            await s.scalars(select(BotNotification.kind).where(BotNotification.telegram_id == 3103))
+        ).all()
+        assert sorted(kinds) == ["added", "first", "second"]
+        assert await s.get(BotUpdate, (900_101, running.bot.id)) is not None
+        assert await s.get(BotUpdate, (900_102, running.bot.id)) is None
+        assert await s.get(BotUpdate, (900_103, running.bot.id)) is not None
+    key = StorageKey(bot_id=running.bot.id, chat_id=3103, user_id=3103)
+    assert await running.dp.storage.get_state(key) == "form:inscription:nom"
