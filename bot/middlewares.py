@@ -22,6 +22,7 @@ from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.storage import SqlStorage, UpdateScope, current_scope, finish_update, open_update
+from core import sqlite_driver
 
 log = logging.getLogger("aesh.bot")
 
@@ -121,28 +122,31 @@ class UnitOfWork(BaseMiddleware):
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
-            session = self.sessionmaker(bind=conn)
-            scope = UpdateScope(session)
-            if hasattr(driver, "execute_fetchall"):
-                scope.driver = driver
-            if await open_update(scope, event.update_id, bot.id, fsm_key):
-                log.info("update %s already handled", event.update_id)
-                return None
-            token = current_scope.set(scope)
-            data["session"] = session
-            try:
-                if context is not None:
-                    data["state"] = context
-                    data["raw_state"] = await context.get_state()
-                result = await handler(event, data)
-                await finish_update(scope, event.update_id, bot.id)
-                return result
-            except BaseException:
-                if session.in_transaction():
-                    await session.rollback()
-                raise
-            finally:
-                current_scope.reset(token)
+            # The update's statements are few and short: they run on the loop's own thread
+            # (see core.sqlite_driver.inline), not through trips to the driver's thread.
+            with sqlite_driver.inline(driver):
+                session = self.sessionmaker(bind=conn)
+                scope = UpdateScope(session)
+                if hasattr(driver, "execute_fetchall"):
+                    scope.driver = driver
+                if await open_update(scope, event.update_id, bot.id, fsm_key):
+                    log.info("update %s already handled", event.update_id)
+                    return None
+                token = current_scope.set(scope)
+                data["session"] = session
+                try:
+                    if context is not None:
+                        data["state"] = context
+                        data["raw_state"] = await context.get_state()
+                    result = await handler(event, data)
+                    await finish_update(scope, event.update_id, bot.id)
+                    return result
+                except BaseException:
+                    if session.in_transaction():
+                        await session.rollback()
+                    raise
+                finally:
+                    current_scope.reset(token)
 
 
 class RetryAfter(BaseRequestMiddleware):

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.models import BotFsm, BotUpdate
 from core.models.base import utcnow
-from core.sqlite_driver import execute_and_commit
+from core.sqlite_driver import execute_and_commit, fetchall
 
 _FSM = cast(Table, BotFsm.__table__)
 _UPDATES = cast(Table, BotUpdate.__table__)
@@ -140,14 +140,14 @@ class _OnDriver:
         )
 
     async def fetch(self, driver: Any, values: dict[str, Any]) -> list[tuple[Any, ...]]:
-        rows = await driver.execute_fetchall(self.sql, self.params(values))
+        rows = await fetchall(driver, self.sql, self.params(values))
         return [
             tuple(v if proc is None else proc(v) for v, proc in zip(row, self.results, strict=True))
             for row in rows
         ]
 
     async def run(self, driver: Any, values: dict[str, Any]) -> None:
-        await driver.execute_fetchall(self.sql, self.params(values))
+        await fetchall(driver, self.sql, self.params(values))
 
 
 _ON_DRIVER: weakref.WeakKeyDictionary[Any, dict[str, _OnDriver]] = weakref.WeakKeyDictionary()

@@ -4,7 +4,10 @@ SQLAlchemy itself reads back, and nothing is written when the handler fails."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from aiogram.fsm.storage.base import StorageKey
@@ -133,3 +136,59 @@ async def test_the_handler_session_commits_with_the_step_or_not_at_all(running: 
         assert await s.get(BotUpdate, (900_103, running.bot.id)) is not None
     key = StorageKey(bot_id=running.bot.id, chat_id=3103, user_id=3103)
     assert await running.dp.storage.get_state(key) == "form:inscription:nom"
+
+
+async def test_a_step_waits_for_a_database_locked_elsewhere_without_stopping_the_bot(
+    running: Running, tmp_path: Path
+) -> None:
+    """The update's statements run on the event loop's thread, never waiting there for a
+    lock: while another process holds the write lock, the step waits on the driver's
+    thread (the loop keeps running), then completes once the lock is released."""
+    p = Person(running, 3104)
+    await p.say("/start")
+    other = sqlite3.connect(tmp_path / "aesh.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process writing
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        running.sim.press(p.id, "Créer mon compte")
+        await asyncio.sleep(0.6)
+        assert ticks >= 20  # the loop was not stopped by the wait
+        async with running.sessionmaker() as s:  # readers are not blocked (WAL)
+            done = (await s.scalars(select(BotUpdate.update_id))).all()
+        assert len(done) == 1  # /start only: the press waits for the lock
+        other.execute("COMMIT")
+        await p.answer()
+    finally:
+        ticker.cancel()
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+    key = StorageKey(bot_id=running.bot.id, chat_id=p.id, user_id=p.id)
+    assert await running.dp.storage.get_state(key) == engine.state_of("inscription", "civilite")
+    await p.press("Mme")
+    assert await running.dp.storage.get_state(key) == engine.state_of("inscription", "nom")
+
+
+async def test_inline_sqlite_restores_the_busy_timeout(tmp_path: Path) -> None:
+    from core import sqlite_driver
+    from core.db import make_engine
+
+    eng = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    try:
+        async with eng.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert await sqlite_driver.fetchall(driver, "PRAGMA busy_timeout", ()) == [(10000,)]
+            with sqlite_driver.inline(driver):
+                assert driver._conn.execute("PRAGMA busy_timeout").fetchone() == (0,)
+                assert await sqlite_driver.fetchall(driver, "SELECT 1", ()) == [(1,)]
+            assert await sqlite_driver.fetchall(driver, "PRAGMA busy_timeout", ()) == [(10000,)]
+    finally:
+        await eng.dispose()
