@@ -26,6 +26,7 @@ thread, with the usual timeout, exactly as it would have been otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import sqlite3
@@ -91,7 +92,22 @@ async def call(driver: Any, fn: Callable[..., Any], *args: Any) -> Any:
     except sqlite3.OperationalError as error:
         if not _busy(error):
             raise
-    return await driver._execute(_with_timeout, driver._conn, wait, fn, *args)
+    job = asyncio.ensure_future(driver._execute(_with_timeout, driver._conn, wait, fn, *args))
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            result = await asyncio.shield(job)
+        except asyncio.CancelledError as error:
+            # The driver's thread goes on with the statement whatever happens here: until
+            # it is done nothing else may touch the connection (a rollback, the timeout's
+            # restoration), so the cancellation waits for it, then goes on.
+            if job.done():
+                raise
+            cancelled = error
+            continue
+        if cancelled is not None:
+            raise cancelled
+        return result
 
 
 @contextlib.contextmanager
@@ -197,7 +213,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def rollback(self) -> None:
         # Handing a connection back to the pool rolls it back: with no transaction open
         # there is nothing to undo and no reason to wake its thread.
-        if self._idle():
+        if self._connection._connection is None or self._idle():
             return
         if self._connection in _INLINE:
             self._inline(_rollback)
@@ -207,7 +223,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     def commit(self) -> None:
         # Likewise nothing to commit (a read-only session, or statements already
         # committed on the driver by `execute_and_commit`).
-        if self._idle():
+        if self._connection._connection is None or self._idle():
             return
         if self._connection in _INLINE:
             self._inline(_commit)

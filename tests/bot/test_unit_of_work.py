@@ -160,7 +160,7 @@ async def test_a_step_waits_for_a_database_locked_elsewhere_without_stopping_the
     try:
         running.sim.press(p.id, "Créer mon compte")
         await asyncio.sleep(0.6)
-        assert ticks >= 20  # the loop was not stopped by the wait
+        assert ticks >= 10  # the loop was not stopped by the wait (about 60 expected)
         async with running.sessionmaker() as s:  # readers are not blocked (WAL)
             done = (await s.scalars(select(BotUpdate.update_id))).all()
         assert len(done) == 1  # /start only: the press waits for the lock
