@@ -17,6 +17,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeDefault, ErrorEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.inbox import InboxDispatcher
 from bot.middlewares import RetryAfter, UnitOfWork
 from bot.session import BotSession
 from bot.storage import SqlStorage
@@ -65,7 +66,7 @@ def make_dispatcher(
         service_reports,
     )
 
-    dp = Dispatcher(
+    dp = InboxDispatcher(
         storage=SqlStorage(sessionmaker),
         # Updates of one chat run one at a time: a double tap cannot race itself.
         events_isolation=isolation or SimpleEventIsolation(),

@@ -21,7 +21,14 @@ from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.storage import SqlStorage, UpdateScope, current_scope, finish_update, open_update
+from bot.storage import (
+    SqlStorage,
+    UpdateScope,
+    current_scope,
+    finish_update,
+    forget_update,
+    open_update,
+)
 from core import sqlite_driver
 
 log = logging.getLogger("aesh.bot")
@@ -84,6 +91,7 @@ class UnitOfWork(BaseMiddleware):
             scope = UpdateScope(session)
             if await open_update(scope, event.update_id, bot.id, fsm_key):
                 log.info("update %s already handled", event.update_id)
+                await forget_update(scope, event.update_id, bot.id)
                 return None
             token = current_scope.set(scope)
             data["session"] = session
@@ -94,6 +102,10 @@ class UnitOfWork(BaseMiddleware):
                 result = await handler(event, data)
                 await finish_update(scope, event.update_id, bot.id)
                 return result
+            except Exception:
+                await session.rollback()
+                await _forget_failed(scope, event.update_id, bot.id)
+                raise
             except BaseException:
                 await session.rollback()
                 raise
@@ -131,6 +143,7 @@ class UnitOfWork(BaseMiddleware):
                     scope.driver = driver
                 if await open_update(scope, event.update_id, bot.id, fsm_key):
                     log.info("update %s already handled", event.update_id)
+                    await forget_update(scope, event.update_id, bot.id)
                     return None
                 token = current_scope.set(scope)
                 data["session"] = session
@@ -141,12 +154,33 @@ class UnitOfWork(BaseMiddleware):
                     result = await handler(event, data)
                     await finish_update(scope, event.update_id, bot.id)
                     return result
+                except Exception:
+                    await _roll_back(session, driver)
+                    await _forget_failed(scope, event.update_id, bot.id)
+                    raise
                 except BaseException:
-                    if session.in_transaction():
-                        await session.rollback()
+                    # Stopped (cancelled): the update stays in the inbox for the next start.
+                    await _roll_back(session, driver)
                     raise
                 finally:
                     current_scope.reset(token)
+
+
+async def _roll_back(session: AsyncSession, driver: Any) -> None:
+    """Undo the update's transaction, begun by the handler's session or on the driver."""
+    if session.in_transaction():
+        await session.rollback()
+    if hasattr(driver, "_execute"):
+        await sqlite_driver.rollback(driver)
+
+
+async def _forget_failed(scope: UpdateScope, update_id: int, bot_id: int) -> None:
+    """A failed update was answered with an apology (bot.app.on_error) and would fail again:
+    it leaves the inbox. If even that fails it stays, and is tried again at the next start."""
+    try:
+        await forget_update(scope, update_id, bot_id)
+    except Exception:
+        log.warning("failed update %s left in the inbox", update_id)
 
 
 class RetryAfter(BaseRequestMiddleware):

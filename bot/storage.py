@@ -29,12 +29,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.models import BotFsm, BotUpdate
+from core.models import BotFsm, BotInbox, BotUpdate
 from core.models.base import utcnow
 from core.sqlite_driver import execute_and_commit, fetchall
 
 _FSM = cast(Table, BotFsm.__table__)
 _UPDATES = cast(Table, BotUpdate.__table__)
+_INBOX = cast(Table, BotInbox.__table__)
 
 # Built once: the hot statements of every update (building a statement costs about as much
 # as running it on SQLite).
@@ -90,6 +91,12 @@ _RECORD = _UPDATES.insert().values(
     update_id=bindparam("u", type_=_UPDATES.c.update_id.type),
     bot_id=bindparam("b", type_=_UPDATES.c.bot_id.type),
     processed_at=bindparam("t", type_=_UPDATES.c.processed_at.type),
+)
+
+# The update leaves the inbox (bot.inbox) in the transaction that handles it.
+_FORGET = _INBOX.delete().where(
+    _INBOX.c.update_id == bindparam("u", type_=_INBOX.c.update_id.type),
+    _INBOX.c.bot_id == bindparam("b", type_=_INBOX.c.bot_id.type),
 )
 
 
@@ -161,6 +168,7 @@ def _on_driver(dialect: Any) -> dict[str, _OnDriver]:
             "load": _OnDriver(_LOAD, dialect),
             "update": _OnDriver(_UPDATE, dialect),
             "record": _OnDriver(_RECORD, dialect),
+            "forget": _OnDriver(_FORGET, dialect),
             "upsert": _OnDriver(_SQLITE_UPSERT, dialect),
         }
     return prepared
@@ -236,6 +244,7 @@ async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None
     if scope.driver is None:
         await write_rows(scope)
         await session.execute(_RECORD, values)
+        await session.execute(_FORGET, values)
         await session.commit()
         return
     # Objects only added (Session.add begins nothing) are flushed too; after that, a session
@@ -255,11 +264,24 @@ async def finish_update(scope: UpdateScope, update_id: int, bot_id: int) -> None
             v.update(s2=row.state, d2=row.data, t2=values["t"])
         statements.append((stmt.sql, stmt.params(v)))
     statements.append((prepared["record"].sql, prepared["record"].params(values)))
+    statements.append((prepared["forget"].sql, prepared["forget"].params(values)))
     await execute_and_commit(scope.driver, statements)
     for _key, row in dirty:
         row.stored, row.dirty = True, False
     if used:
         await session.commit()
+
+
+async def forget_update(scope: UpdateScope, update_id: int, bot_id: int) -> None:
+    """Drop an update from the inbox without applying it: one already applied (delivered
+    again), or one whose handling failed (its user was told; a replay would fail again)."""
+    values = {"u": update_id, "b": bot_id}
+    if scope.driver is None:
+        await scope.session.execute(_FORGET, values)
+        await scope.session.commit()
+        return
+    forget = _on_driver(scope.session.get_bind().dialect)["forget"]
+    await execute_and_commit(scope.driver, [(forget.sql, forget.params(values))])
 
 
 async def write_rows(scope: UpdateScope) -> None:

@@ -280,6 +280,12 @@ async def execute_and_commit(driver: Any, statements: list[tuple[str, Any]]) -> 
     await driver.commit()
 
 
+async def rollback(driver: Any) -> None:
+    """Roll back what is open on an aiosqlite connection (inline when it is)."""
+    if driver._connection is not None and driver._conn.in_transaction:
+        await call(driver, _rollback)
+
+
 def _fetchall(conn: sqlite3.Connection, sql: str, parameters: Any) -> list[Any]:
     return conn.execute(sql, parameters).fetchall()
 

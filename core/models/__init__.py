@@ -2,7 +2,7 @@
 
 from core.models.accompagnements import Accompagnement, AccompagnementDecision
 from core.models.base import Base
-from core.models.bot import BotFsm, BotUpdate
+from core.models.bot import BotFsm, BotInbox, BotUpdate
 from core.models.candidats import Candidat, Candidature, Diplome, Piece
 from core.models.eleves import Decision, Eleve, Scolarisation
 from core.models.journal import BotNotification, JournalEntry, OutboxMail
@@ -20,6 +20,7 @@ __all__ = [
     "Affectation",
     "Base",
     "BotFsm",
+    "BotInbox",
     "BotNotification",
     "BotUpdate",
     "Candidat",

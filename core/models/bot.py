@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import JSON, BigInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -17,6 +17,19 @@ class BotFsm(Base):
     state: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BotInbox(Base):
+    """Updates received from Telegram and not yet handled. Receiving the next batch confirms
+    the previous one to Telegram, which then never sends it again: an update is kept here
+    from its receipt until the transaction that handles it, so that one in flight when the
+    bot stops or crashes is handled at the next start instead of being lost."""
+
+    __tablename__ = "bot_inbox"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str] = mapped_column(Text)  # the update as Telegram sent it (JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BotUpdate(Base):
