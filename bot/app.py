@@ -54,7 +54,7 @@ def make_dispatcher(
     *,
     bot_username: str | None = None,
     isolation: BaseEventIsolation | None = None,
-) -> Dispatcher:
+) -> InboxDispatcher:
     from bot.handlers import (
         candidate,
         common,
@@ -250,13 +250,18 @@ async def run_bot(
     from bot.handlers.service_reports import delete_expired_messages
     from bot.journal import push_journal
 
-    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False))
+    # The session is closed here, once the updates in flight are done (InboxDispatcher.settle).
+    polling = asyncio.create_task(
+        dp.start_polling(bot, handle_signals=False, close_bot_session=False)
+    )
     notifier = asyncio.create_task(notifications())
     await stop.wait()
-    await dp.stop_polling()
-    for task in (polling, notifier):
-        task.cancel()
-    await asyncio.gather(polling, notifier, return_exceptions=True)
+    with contextlib.suppress(RuntimeError):  # polling had already ended on its own
+        await dp.stop_polling()
+    await asyncio.gather(polling, return_exceptions=True)
+    await dp.settle()
+    notifier.cancel()
+    await asyncio.gather(notifier, return_exceptions=True)
     await bot.session.close()
 
 

@@ -11,9 +11,11 @@ stopped after the commit of another) is dropped by the unit of work's update-id 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import timedelta
 from typing import Any, cast
 
 from aiogram import Bot, Dispatcher, loggers
@@ -21,7 +23,7 @@ from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -64,28 +66,71 @@ async def keep(engine: AsyncEngine, bot_id: int, updates: list[Update]) -> None:
         await conn.commit()
 
 
+MAX_ATTEMPTS = 3  # starts at which a kept update is handed out again
+MAX_AGE = timedelta(days=2)  # older rows (another bot's, a failed delete) are dropped
+
+
 async def pending(engine: AsyncEngine, bot: Bot) -> list[Update]:
-    """The updates received before the last stop and not handled, oldest first."""
+    """The updates received before the last stop and not handled, oldest first.
+
+    Each start that finds an update still there counts one attempt: one that was handed
+    out MAX_ATTEMPTS times without ever being handled (it stopped the process each time)
+    is dropped, as are rows older than MAX_AGE: messages are personal data, kept here only
+    until handled."""
+    now = utcnow()
+    inbox = _INBOX.c
     async with _connection(engine) as conn:
-        payloads = (
-            await conn.scalars(
-                select(_INBOX.c.payload)
-                .where(_INBOX.c.bot_id == bot.id)
-                .order_by(_INBOX.c.update_id)
+        await conn.execute(delete(_INBOX).where(inbox.received_at < now - MAX_AGE))
+        dropped = await conn.execute(
+            delete(_INBOX).where(inbox.bot_id == bot.id, inbox.attempts >= MAX_ATTEMPTS)
+        )
+        if dropped.rowcount:
+            log.warning("%d update(s) dropped after %d starts", dropped.rowcount, MAX_ATTEMPTS)
+        await conn.execute(
+            update(_INBOX).where(inbox.bot_id == bot.id).values(attempts=inbox.attempts + 1)
+        )
+        rows = (
+            await conn.execute(
+                select(inbox.update_id, inbox.payload)
+                .where(inbox.bot_id == bot.id)
+                .order_by(inbox.update_id)
             )
         ).all()
-    updates = []
-    for payload in payloads:
-        try:
-            updates.append(Update.model_validate_json(payload, context={"bot": bot}))
-        except ValueError:
-            log.warning("an update kept in the inbox could not be read back; dropped")
+        updates, unreadable = [], []
+        for update_id, payload in rows:
+            try:
+                updates.append(Update.model_validate_json(payload, context={"bot": bot}))
+            except ValueError:
+                unreadable.append(update_id)
+        if unreadable:
+            log.warning("%d update(s) kept in the inbox could not be read back", len(unreadable))
+            await conn.execute(
+                delete(_INBOX).where(inbox.bot_id == bot.id, inbox.update_id.in_(unreadable))
+            )
+        await conn.commit()
     return updates
+
+
+STOP_GRACE = 10.0  # seconds the updates in flight get to finish when the bot stops
 
 
 class InboxDispatcher(Dispatcher):
     """aiogram's dispatcher, its polling keeping each batch in the inbox before handing it
     out, and handing out first what the inbox kept from before the last stop."""
+
+    async def settle(self, grace: float = STOP_GRACE) -> None:
+        """After polling stopped: let the updates still being handled finish (their Bot API
+        calls need the bot's session open, so close it after this), and cancel those still
+        running after `grace` seconds; a cancelled update stays in the inbox for the next
+        start. aiogram itself leaves them running while it closes the session under them,
+        and each then failed and was apologised for."""
+        tasks = set(getattr(self, "_handle_update_tasks", ()))
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _listen_updates(  # type: ignore[override]
         self,
@@ -95,14 +140,21 @@ class InboxDispatcher(Dispatcher):
         allowed_updates: list[str] | None = None,
     ) -> AsyncGenerator[Update, None]:
         engine: AsyncEngine = self.workflow_data["sessionmaker"].kw["bind"]
-        left = await pending(engine, bot)
+        backoff = Backoff(config=backoff_config)
+        while True:  # like polling itself, never given up
+            try:
+                left = await pending(engine, bot)
+                break
+            except Exception as e:
+                log.error("could not read the inbox - %s", type(e).__name__)
+                await backoff.asleep()
+        backoff.reset()
         if left:
             log.info("handling %d update(s) received before the last stop", len(left))
-        for update in left:
-            yield update
+        for kept in left:
+            yield kept
         # What follows is aiogram's own loop (Dispatcher._listen_updates), the batch kept
-        # before it is handed out.
-        backoff = Backoff(config=backoff_config)
+        # before it is handed out (if it cannot be, the same batch is fetched again).
         get_updates = GetUpdates(timeout=polling_timeout, allowed_updates=allowed_updates)
         kwargs: dict[str, Any] = {}
         if bot.session.timeout:
@@ -111,16 +163,22 @@ class InboxDispatcher(Dispatcher):
         while True:
             try:
                 updates = await bot(get_updates, **kwargs)
-                if updates:
-                    await keep(engine, bot.id, updates)
-            except Exception as e:
+            except Exception as e:  # as aiogram: polling never stops
                 failed = True
                 loggers.dispatcher.error("Failed to fetch updates - %s", type(e).__name__)
                 await backoff.asleep()
                 continue
+            if updates:
+                try:
+                    await keep(engine, bot.id, updates)
+                except Exception as e:
+                    failed = True
+                    log.error("could not keep updates in the inbox - %s", type(e).__name__)
+                    await backoff.asleep()
+                    continue
             if failed:
                 backoff.reset()
                 failed = False
-            for update in updates:
-                yield update
-                get_updates.offset = update.update_id + 1
+            for received in updates:
+                yield received
+                get_updates.offset = received.update_id + 1

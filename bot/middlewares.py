@@ -91,7 +91,7 @@ class UnitOfWork(BaseMiddleware):
             scope = UpdateScope(session)
             if await open_update(scope, event.update_id, bot.id, fsm_key):
                 log.info("update %s already handled", event.update_id)
-                await forget_update(scope, event.update_id, bot.id)
+                await _forget_quietly(scope, event.update_id, bot.id)
                 return None
             token = current_scope.set(scope)
             data["session"] = session
@@ -104,7 +104,7 @@ class UnitOfWork(BaseMiddleware):
                 return result
             except Exception:
                 await session.rollback()
-                await _forget_failed(scope, event.update_id, bot.id)
+                await _forget_quietly(scope, event.update_id, bot.id)
                 raise
             except BaseException:
                 await session.rollback()
@@ -143,7 +143,7 @@ class UnitOfWork(BaseMiddleware):
                     scope.driver = driver
                 if await open_update(scope, event.update_id, bot.id, fsm_key):
                     log.info("update %s already handled", event.update_id)
-                    await forget_update(scope, event.update_id, bot.id)
+                    await _forget_quietly(scope, event.update_id, bot.id)
                     return None
                 token = current_scope.set(scope)
                 data["session"] = session
@@ -156,7 +156,7 @@ class UnitOfWork(BaseMiddleware):
                     return result
                 except Exception:
                     await _roll_back(session, driver)
-                    await _forget_failed(scope, event.update_id, bot.id)
+                    await _forget_quietly(scope, event.update_id, bot.id)
                     raise
                 except BaseException:
                     # Stopped (cancelled): the update stays in the inbox for the next start.
@@ -174,13 +174,15 @@ async def _roll_back(session: AsyncSession, driver: Any) -> None:
         await sqlite_driver.rollback(driver)
 
 
-async def _forget_failed(scope: UpdateScope, update_id: int, bot_id: int) -> None:
-    """A failed update was answered with an apology (bot.app.on_error) and would fail again:
-    it leaves the inbox. If even that fails it stays, and is tried again at the next start."""
+async def _forget_quietly(scope: UpdateScope, update_id: int, bot_id: int) -> None:
+    """An update applied before (delivered again), or failed (answered with an apology by
+    bot.app.on_error; it would fail again), leaves the inbox. If even that fails it stays
+    there, counted and in the end dropped at the next starts (bot.inbox.pending); the user
+    is not told."""
     try:
         await forget_update(scope, update_id, bot_id)
     except Exception:
-        log.warning("failed update %s left in the inbox", update_id)
+        log.warning("update %s left in the inbox", update_id)
 
 
 class RetryAfter(BaseRequestMiddleware):

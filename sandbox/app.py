@@ -32,7 +32,7 @@ from bot.handlers.service_auth import set_service_menu
 from bot.testserver import DEFAULT_TOKEN, BotAPIServer, BotSimulator
 from core.config import Settings
 from core.dates import PARIS
-from core.models import BotUpdate, Candidat, ServiceUser
+from core.models import BotInbox, BotUpdate, Candidat, ServiceUser
 from core.services.storage import FileStore
 from sandbox.mailbox import MailStore
 from sandbox.personas import SecretFile, base_personas, extra_number, seed
@@ -160,9 +160,11 @@ async def _reopen_known_chats(
 async def _forget_update_ids(sessionmaker: async_sessionmaker[AsyncSession], bot_id: int) -> None:
     """The in-memory Bot API server numbers updates from 1 again at each start, and the bot
     drops an update whose id it has recorded (redelivery guard): the records of an earlier
-    run of this server would swallow the new run's first updates."""
+    run of this server would swallow the new run's first updates. Updates the last run
+    kept unhandled (bot.inbox) belong to that run's server and chats: dropped too."""
     async with sessionmaker() as session:
         await session.execute(delete(BotUpdate).where(BotUpdate.bot_id == bot_id))
+        await session.execute(delete(BotInbox).where(BotInbox.bot_id == bot_id))
         await session.commit()
 
 
@@ -264,7 +266,12 @@ async def run_sandbox(
         wake = asyncio.Event()
         state.poke = wake.set
         tasks = [
-            asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=10)),
+            asyncio.create_task(
+                # The session is closed by the stack, after the updates in flight are done.
+                dp.start_polling(
+                    bot, handle_signals=False, polling_timeout=10, close_bot_session=False
+                )
+            ),
             asyncio.create_task(_notifications(bot, state, stop, wake)),
             asyncio.create_task(run_worker(ctx.sessionmaker, settings, stop, OUTBOX_EVERY)),
             asyncio.create_task(_daily_sweep(state, stop)),
@@ -278,6 +285,7 @@ async def run_sandbox(
         with contextlib.suppress(RuntimeError):  # polling had already ended on its own
             await dp.stop_polling()
         await asyncio.gather(*tasks, done_task, return_exceptions=True)
+        await dp.settle()
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("sandbox component stopped", exc_info=task.exception())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -29,6 +29,8 @@ class BotInbox(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     payload: Mapped[str] = mapped_column(Text)  # the update as Telegram sent it (JSON)
+    #: starts that found it still here (one that kills the process is not replayed forever)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

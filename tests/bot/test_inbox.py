@@ -84,3 +84,106 @@ async def test_a_failed_update_leaves_the_inbox(running: Running) -> None:
     assert await _inbox(running) == []
     await p.say("/start")
     assert await _inbox(running) == []
+
+
+async def test_a_stop_lets_the_update_in_flight_finish(running: Running) -> None:
+    """`aesh run` stopping (SIGTERM) while an update waits on Telegram: the update ends
+    normally (answer sent, applied, out of the inbox), and only then is the session closed;
+    aiogram alone would close it under the update, which then failed with an apology."""
+    from bot.app import run_bot
+
+    await running.dp.stop_polling()
+    await asyncio.gather(running.task, return_exceptions=True)
+    p = Person(running, 3303)
+    entered, release = asyncio.Event(), asyncio.Event()
+    settings = running.settings.model_copy(
+        update={"bot_token": running.sim.token, "telegram_api": running.server.base_url}
+    )
+    made: list[Any] = []
+    original = make_dispatcher
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        dp = original(*args, **kwargs)
+
+        async def slow(handler: Handler, event: Any, data: dict[str, Any]) -> Any:
+            if event.message is not None and event.message.text == "/aide":
+                entered.set()
+                await release.wait()  # a slow Bot API call
+            return await handler(event, data)
+
+        dp.update.outer_middleware(slow)
+        made.append(dp)
+        return dp
+
+    import bot.app as app
+
+    app.make_dispatcher = spy  # type: ignore[assignment]
+    stop = asyncio.Event()
+    try:
+        runner = asyncio.create_task(run_bot(running.sessionmaker, settings, stop))
+        running.sim.send_text(p.id, "/aide")
+        await asyncio.wait_for(entered.wait(), 10)
+        stop.set()
+        await asyncio.sleep(0.3)
+        assert not runner.done()  # waiting for the update in flight
+        release.set()
+        await asyncio.wait_for(runner, 15)
+    finally:
+        app.make_dispatcher = original  # type: ignore[assignment]
+    texts = [m.content or "" for m in running.sim.chat(p.id) if m.from_bot]
+    assert len(texts) == 1 and "aide" in texts[0].lower()  # the answer, no apology
+    assert await _inbox(running) == []
+    running.bot, running.dp, running.task = await start_bot(
+        running.server, running.sessionmaker, running.settings
+    )
+
+
+async def test_the_inbox_drops_what_it_cannot_hand_out_for_good(running: Running) -> None:
+    """At start: an update handed out three times without being handled (it stopped the
+    process each time), a row older than two days, an unreadable one are dropped; a fresh
+    one is handled."""
+    from datetime import timedelta
+
+    from core.models.base import utcnow
+
+    p = Person(running, 3304)
+    await p.say("/start")
+    await running.dp.stop_polling()
+    await asyncio.gather(running.task, return_exceptions=True)
+    await running.bot.session.close()
+    bot_id = running.bot.id
+    payload = (
+        '{"update_id": %d, "message": {"message_id": 900, "date": 1700000000, '
+        '"chat": {"id": %d, "type": "private"}, "from": {"id": %d, "is_bot": false, '
+        '"first_name": "X"}, "text": "/statut"}}'
+    )
+    async with running.sessionmaker() as s:
+        s.add_all(
+            [
+                BotInbox(
+                    update_id=800_001,
+                    bot_id=bot_id,
+                    payload=payload % (800_001, p.id, p.id),
+                    attempts=3,
+                ),
+                BotInbox(
+                    update_id=800_002,
+                    bot_id=bot_id,
+                    payload=payload % (800_002, p.id, p.id),
+                    received_at=utcnow() - timedelta(days=3),
+                ),
+                BotInbox(update_id=800_003, bot_id=bot_id, payload="{not json"),
+            ]
+        )
+        await s.commit()
+    running.bot, running.dp, running.task = await start_bot(
+        running.server, running.sessionmaker, running.settings
+    )
+    await running.sim.wait_handled()
+    await running.sim.wait_idle()
+    assert await _inbox(running) == []
+    async with running.sessionmaker() as s:  # none was handed to the bot
+        done = set((await s.scalars(select(BotUpdate.update_id))).all())
+    assert not done & {800_001, 800_002, 800_003}
+    assert [m.content for m in running.sim.chat(p.id) if m.from_bot][-1] != ""
+    await p.say("/statut")  # and the bot goes on
