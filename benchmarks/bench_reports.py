@@ -63,6 +63,10 @@ async def build(scale: str, folder: Path) -> Path:
     db = folder / "aesh.db"
     done = folder / ".imported"
     if done.exists() and db.exists():
+        # Built by an earlier version: brought to the current schema, as `aesh run` does.
+        engine = make_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade(engine)
+        await engine.dispose()
         return db
     folder.mkdir(parents=True, exist_ok=True)
     csv_dir = folder / "csv"

@@ -77,6 +77,10 @@ async def build(folder: Path, year: SchoolYear) -> Path:
     db = folder / "aesh.db"
     done = folder / f".imported-{year.label}"
     if done.exists() and db.exists():
+        # Built by an earlier version: brought to the current schema, as `aesh run` does.
+        engine = make_engine(f"sqlite+aiosqlite:///{db}")
+        await upgrade(engine)
+        await engine.dispose()
         return db
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
