@@ -80,7 +80,6 @@ class UnitOfWork(BaseMiddleware):
         data: dict[str, Any],
         context: FSMContext | None,
     ) -> Any:
-        bot: Bot = data["bot"]
         fsm_key = None
         if context is not None and isinstance(context.storage, SqlStorage):
             fsm_key = context.storage.keys.build(context.key)
@@ -88,29 +87,7 @@ class UnitOfWork(BaseMiddleware):
         if isinstance(engine, AsyncEngine) and engine.dialect.name == "sqlite":
             return await self._apply_on_connection(engine, handler, event, data, context, fsm_key)
         async with self.sessionmaker() as session:
-            scope = UpdateScope(session)
-            if await open_update(scope, event.update_id, bot.id, fsm_key):
-                log.info("update %s already handled", event.update_id)
-                await _forget_quietly(scope, event.update_id, bot.id)
-                return None
-            token = current_scope.set(scope)
-            data["session"] = session
-            try:
-                if context is not None:
-                    data["state"] = context
-                    data["raw_state"] = await context.get_state()
-                result = await handler(event, data)
-                await finish_update(scope, event.update_id, bot.id)
-                return result
-            except Exception:
-                await session.rollback()
-                await _forget_quietly(scope, event.update_id, bot.id)
-                raise
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                current_scope.reset(token)
+            return await self._handle(session, None, handler, event, data, context, fsm_key)
 
     async def _apply_on_connection(
         self,
@@ -130,7 +107,6 @@ class UnitOfWork(BaseMiddleware):
         is used, its changes are flushed into the same transaction before the commit, and
         its own commit then runs its after-commit hooks. A failure anywhere rolls the whole
         transaction back (the connection's return to the pool rolls back what is open)."""
-        bot: Bot = data["bot"]
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection
@@ -138,32 +114,46 @@ class UnitOfWork(BaseMiddleware):
             # (see core.sqlite_driver.inline), not through trips to the driver's thread.
             with sqlite_driver.inline(driver):
                 session = self.sessionmaker(bind=conn)
-                scope = UpdateScope(session)
-                if hasattr(driver, "execute_fetchall"):
-                    scope.driver = driver
-                if await open_update(scope, event.update_id, bot.id, fsm_key):
-                    log.info("update %s already handled", event.update_id)
-                    await _forget_quietly(scope, event.update_id, bot.id)
-                    return None
-                token = current_scope.set(scope)
-                data["session"] = session
-                try:
-                    if context is not None:
-                        data["state"] = context
-                        data["raw_state"] = await context.get_state()
-                    result = await handler(event, data)
-                    await finish_update(scope, event.update_id, bot.id)
-                    return result
-                except Exception:
-                    await _roll_back(session, driver)
-                    await _forget_quietly(scope, event.update_id, bot.id)
-                    raise
-                except BaseException:
-                    # Stopped (cancelled): the update stays in the inbox for the next start.
-                    await _roll_back(session, driver)
-                    raise
-                finally:
-                    current_scope.reset(token)
+                return await self._handle(session, driver, handler, event, data, context, fsm_key)
+
+    async def _handle(
+        self,
+        session: AsyncSession,
+        driver: Any,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: Update,
+        data: dict[str, Any],
+        context: FSMContext | None,
+        fsm_key: str | None,
+    ) -> Any:
+        """The update in `session` (on SQLite with its aiosqlite `driver`, else None)."""
+        bot: Bot = data["bot"]
+        scope = UpdateScope(session)
+        if hasattr(driver, "execute_fetchall"):
+            scope.driver = driver
+        if await open_update(scope, event.update_id, bot.id, fsm_key):
+            log.info("update %s already handled", event.update_id)
+            await _forget_quietly(scope, event.update_id, bot.id)
+            return None
+        token = current_scope.set(scope)
+        data["session"] = session
+        try:
+            if context is not None:
+                data["state"] = context
+                data["raw_state"] = await context.get_state()
+            result = await handler(event, data)
+            await finish_update(scope, event.update_id, bot.id)
+            return result
+        except Exception:
+            await _roll_back(session, driver)
+            await _forget_quietly(scope, event.update_id, bot.id)
+            raise
+        except BaseException:
+            # Stopped (cancelled): the update stays in the inbox for the next start.
+            await _roll_back(session, driver)
+            raise
+        finally:
+            current_scope.reset(token)
 
 
 async def _roll_back(session: AsyncSession, driver: Any) -> None:
