@@ -12,9 +12,8 @@ stopped after the commit of another) is dropped by the unit of work's update-id 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import timedelta
 from typing import Any, cast
 
@@ -26,26 +25,15 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from core import sqlite_driver
 from core.models import BotInbox
 from core.models.base import utcnow
+from core.sqlite_driver import inline_connection
 
 log = logging.getLogger("aesh.bot")
 
 _INBOX = cast(Table, BotInbox.__table__)
-
-
-@contextlib.asynccontextmanager
-async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
-        if engine.dialect.name != "sqlite":
-            yield conn
-            return
-        driver = (await conn.get_raw_connection()).driver_connection
-        with sqlite_driver.inline(driver):  # a few short statements (see bot.middlewares)
-            yield conn
 
 
 async def keep(engine: AsyncEngine, bot_id: int, updates: list[Update]) -> None:
@@ -61,7 +49,7 @@ async def keep(engine: AsyncEngine, bot_id: int, updates: list[Update]) -> None:
         for u in updates
     ]
     insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    async with _connection(engine) as conn:
+    async with inline_connection(engine) as (conn, _):
         await conn.execute(insert(_INBOX).on_conflict_do_nothing(), rows)
         await conn.commit()
 
@@ -79,7 +67,7 @@ async def pending(engine: AsyncEngine, bot: Bot) -> list[Update]:
     until handled."""
     now = utcnow()
     inbox = _INBOX.c
-    async with _connection(engine) as conn:
+    async with inline_connection(engine) as (conn, _):
         await conn.execute(delete(_INBOX).where(inbox.received_at < now - MAX_AGE))
         dropped = await conn.execute(
             delete(_INBOX).where(inbox.bot_id == bot.id, inbox.attempts >= MAX_ATTEMPTS)

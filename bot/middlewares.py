@@ -85,36 +85,19 @@ class UnitOfWork(BaseMiddleware):
             fsm_key = context.storage.keys.build(context.key)
         engine = self.sessionmaker.kw.get("bind")
         if isinstance(engine, AsyncEngine) and engine.dialect.name == "sqlite":
-            return await self._apply_on_connection(engine, handler, event, data, context, fsm_key)
-        async with self.sessionmaker() as session:
-            return await self._handle(session, None, handler, event, data, context, fsm_key)
-
-    async def _apply_on_connection(
-        self,
-        engine: AsyncEngine,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: Update,
-        data: dict[str, Any],
-        context: FSMContext | None,
-        fsm_key: str | None,
-    ) -> Any:
-        """The same unit of work on SQLite, on one connection checked out for the update.
-
-        The update's own statements (already applied? dialog row, then dialog row, update id
-        and commit) run on the connection's driver (see `bot.storage`); the handler's session
-        is bound to that same connection, and costs nothing until a handler uses it (most
-        dialog steps never do): no transaction of its own to begin, commit and close. When it
-        is used, its changes are flushed into the same transaction before the commit, and
-        its own commit then runs its after-commit hooks. A failure anywhere rolls the whole
-        transaction back (the connection's return to the pool rolls back what is open)."""
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            # The update's statements are few and short: they run on the loop's own thread
-            # (see core.sqlite_driver.inline), not through trips to the driver's thread.
-            with sqlite_driver.inline(driver):
+            # On SQLite the update has one connection of its own. Its own statements
+            # (already applied? dialog row, then dialog row, update id and commit) run on
+            # the connection's driver (see `bot.storage`), inline on the loop's thread (they
+            # are few and short; see core.sqlite_driver.inline). The handler's session is
+            # bound to that same connection and costs nothing until a handler uses it (most
+            # dialog steps never do); when used, its changes are flushed into the same
+            # transaction before the commit, and its own commit runs its after-commit hooks.
+            # A failure anywhere rolls the whole transaction back.
+            async with sqlite_driver.inline_connection(engine) as (conn, driver):
                 session = self.sessionmaker(bind=conn)
                 return await self._handle(session, driver, handler, event, data, context, fsm_key)
+        async with self.sessionmaker() as session:
+            return await self._handle(session, None, handler, event, data, context, fsm_key)
 
     async def _handle(
         self,

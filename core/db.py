@@ -46,7 +46,7 @@ def make_engine(url: str) -> AsyncEngine:
         if db and db != ":memory:":
             # The bot holds a connection for each update in flight, and a connection opened
             # beyond the pool (a thread and four statements) was closed again on return:
-            # under load, every fifth update or so paid for one. Room for a busy minute.
+            # under load, about one update in seven paid for one. Room for a busy minute.
             extra.update(pool_size=40, max_overflow=40)
         if parsed.get_driver_name() == "aiosqlite" and sqlite_driver.supported():
             # One trip to the connection's thread per statement (see core.sqlite_driver).

@@ -31,7 +31,7 @@ import collections
 import contextlib
 import sqlite3
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import aiosqlite
@@ -40,6 +40,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
@@ -128,6 +129,19 @@ def inline(driver: Any) -> Iterator[None]:
         del _INLINE[driver]
         if driver._connection is not None:
             conn.execute(f"PRAGMA busy_timeout={int(wait)}")
+
+
+@contextlib.asynccontextmanager
+async def inline_connection(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection, Any]]:
+    """A connection checked out for short work, with its aiosqlite connection: on SQLite
+    its statements run inline (`inline`); on another database, as usual, with None."""
+    async with engine.connect() as conn:
+        if engine.dialect.name != "sqlite":
+            yield conn, None
+            return
+        driver = (await conn.get_raw_connection()).driver_connection
+        with inline(driver):
+            yield conn, driver
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
