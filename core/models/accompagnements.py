@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, utcnow
@@ -13,7 +13,7 @@ from core.models.base import Base, utcnow
 class Accompagnement(Base):
     __tablename__ = "accompagnements"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"), index=True)
+    mission_id: Mapped[str] = mapped_column(ForeignKey("missions.id"))
     rne: Mapped[str] = mapped_column(ForeignKey("etablissements.rne"), index=True)
     debut: Mapped[date]
     fin: Mapped[date]
@@ -34,3 +34,14 @@ class AccompagnementDecision(Base):
     decision_id: Mapped[str] = mapped_column(
         ForeignKey("decisions.id"), primary_key=True, index=True
     )
+
+
+# A mission's accompaniments with their periods and hours, read from the index alone: the
+# check for overloaded missions (anomaly 6) sums them on each day one starts.
+Index(
+    "ix_accompagnements_mission_load",
+    Accompagnement.mission_id,
+    Accompagnement.debut,
+    Accompagnement.fin,
+    Accompagnement.heures,
+)
