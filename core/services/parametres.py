@@ -41,6 +41,18 @@ async def formula_for(session: AsyncSession, dep: str | None, year: SchoolYear) 
     return parse_formula(DEFAULT_FORMULA)
 
 
+async def formulas_for(
+    session: AsyncSession, deps: set[str], year: SchoolYear
+) -> dict[str, Formula]:
+    """`formula_for` of each department of `deps`, read in one statement (a national PIAL
+    report spans about a hundred departments)."""
+    q = select(ParametreAnnee.departement, ParametreAnnee.formule).where(
+        ParametreAnnee.annee == year.label, ParametreAnnee.departement.in_(sorted(deps))
+    )
+    own = {dep: source for dep, source in (await session.execute(q)).all() if source}
+    return {dep: parse_formula(own.get(dep) or DEFAULT_FORMULA) for dep in deps}
+
+
 async def set_formula(session: AsyncSession, dep: str, year: SchoolYear, source: str) -> Formula:
     try:
         formula = parse_formula(source)

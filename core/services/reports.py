@@ -18,7 +18,6 @@ from core.rules import anomalies as anomaly_rules
 from core.rules import coverage as coverage_rules
 from core.rules import indicators as indicator_rules
 from core.rules import pial as pial_rules
-from core.rules.formula import Formula
 from core.services import parametres
 from core.texts import t
 
@@ -166,10 +165,12 @@ async def _pial_report(
     pial_list = await agesh.pials(session, perimeter)
     rnes = [rne for rne, _ in pial_list]
     data = await agesh.pial_data(session, rnes, year, perimeter)
-    formulas: dict[str, Formula] = {}
-    for dep in sorted({dep for _, dep in pial_list} | {perimeter.departement or ""}):
-        formulas[dep] = await parametres.formula_for(session, dep or None, year)
-    dep_formula: Callable[[int], int] = formulas[perimeter.departement or ""]
+    formulas = await parametres.formulas_for(session, {dep for _, dep in pial_list}, year)
+    # The department line: the perimeter's department, or the national recommendation.
+    own = perimeter.departement
+    dep_formula: Callable[[int], int] = (
+        formulas[own] if own in formulas else await parametres.formula_for(session, own, year)
+    )
     rows, dep_line = pial_rules.compute(
         year,
         rnes,
