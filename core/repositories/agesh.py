@@ -25,9 +25,10 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     type_coerce,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -97,8 +98,25 @@ async def _tuples(session: AsyncSession, q: AnySelect) -> list[Any]:
     return await conn.run_sync(_driver_rows, q)
 
 
-async def _tuples_aside(session: AsyncSession, q: AnySelect) -> list[Any]:
-    """`_tuples` on a connection of its own, to run while the session reads something else.
+async def _wrote(session: AsyncSession) -> bool:
+    """The session's transaction holds writes not yet committed, which a connection of its
+    own would not see."""
+    conn = await session.connection()
+    name = conn.dialect.name
+    if name == "sqlite":
+        driver = (await conn.get_raw_connection()).driver_connection
+        return bool(getattr(driver, "in_transaction", True))
+    if name == "postgresql":
+        # An id is assigned to a transaction at its first write (PostgreSQL 13+).
+        q = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        return bool((await conn.execute(q)).scalar_one())
+    return True
+
+
+async def _engine_aside(session: AsyncSession) -> AsyncEngine | None:
+    """The engine to run a long search on beside the session (`_tuples_on`), or None when
+    the session has written something not yet committed, which another connection would
+    not see: the search then runs on the session, after its other reads.
 
     SQLite works through a statement without holding Python's interpreter lock: a long
     search in the database (a join over hundreds of thousands of rows that keeps a few
@@ -107,12 +125,17 @@ async def _tuples_aside(session: AsyncSession, q: AnySelect) -> list[Any]:
     lock, and two threads doing that at once are slower than one (measured: the coverage
     report's 448,000 links read aside, 8.8 s → 15 s). What a report can see is unchanged:
     each of its statements already sees the database as committed when it starts (SQLite
-    reads outside a write transaction, PostgreSQL's READ COMMITTED), and reports only read.
+    reads outside a write transaction, PostgreSQL's READ COMMITTED).
     """
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
-    if engine is None:
-        return await _tuples(session, q)
+    if engine is None or await _wrote(session):
+        return None
+    return engine
+
+
+async def _tuples_on(engine: AsyncEngine, q: AnySelect) -> list[Any]:
+    """`_tuples` on a connection of the engine's own."""
     async with engine.connect() as conn:
         return await conn.run_sync(_driver_rows, q)
 
@@ -466,17 +489,19 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
         .where(*_acc_scope(p, year), may_fail)
         .order_by(Accompagnement.id, AccompagnementDecision.decision_id)
     )
+    aside = await _engine_aside(session)
     async with asyncio.TaskGroup() as reads:
         # The longest search, in the database: the other reads and their grouping meanwhile.
-        may_fail_rows = reads.create_task(_tuples_aside(session, q_accs))
+        searched = None if aside is None else reads.create_task(_tuples_on(aside, q_accs))
         inactive_aesh = {r[0] for r in await _tuples(session, q_aesh)}
         closed = {i: etat for i, etat in await _tuples(session, q_closed)}
         loads, checked = await _mission_loads(session, p, year, days, scope_missions, in_scope)
+    may_fail_rows = await _tuples(session, q_accs) if searched is None else searched.result()
     candidates: list[AnomalyAccRow] = []
     current = current_decision = None
     decs: list[tuple[str, str, int, int, list[Span]]] = []
     spans: list[Span] = []
-    for row in may_fail_rows.result():
+    for row in may_fail_rows:
         aid, mid, rne, a, b, h, maintien, m_id, ma, mb, mh, m_actif, aesh = row[:13]
         did, eid, da, db, sa, sb = row[13:]
         if aid != current:

@@ -189,3 +189,24 @@ async def test_overload_counts_every_accompaniment_of_the_mission_whoever_looks(
         whole_items = reports["departement"]["items"]
         expected = [i for i in whole_items if i["accompagnement_id"] in mine]  # type: ignore[attr-defined, index]
         assert reports[name]["items"] == expected
+
+
+async def test_report_sees_what_its_own_session_has_not_committed_yet(
+    engine: AsyncEngine,
+) -> None:
+    # The long search of the report may run on a connection of its own; it must not then
+    # miss what the caller's session has just written.
+    async with make_sessionmaker(engine)() as s:
+        w = World(s)
+        clean(w)
+        await w.flush()
+        await s.commit()
+        w.aesh("AE2", actif=False)
+        w.mission("M2", "AE2", "01/09/2025", "31/08/2026", heures=41)
+        w.acc("A2", "M2", "D1", "0620001A", "01/09/2025", "31/08/2026", 12)
+        await w.flush()  # not committed
+        rep = await anomalies_report(s, Perimeter("062"), YEAR)
+        await s.rollback()
+        after = await anomalies_report(s, Perimeter("062"), YEAR)
+    assert [(i["type"], i["accompagnement_id"]) for i in rep["items"]] == [(7, "A2")]  # type: ignore[attr-defined, index]
+    assert after["items"] == []
