@@ -636,8 +636,20 @@ async def pial_data(
         else:
             got.append(row)
 
-    q = select(Affectation.mission_id, Affectation.pial_rne, Affectation.heures).where(
-        Affectation.annee == year.label
+    # Each affectation of the year with its mission, in one read.
+    q = (
+        select(
+            Affectation.mission_id,
+            Affectation.pial_rne,
+            Affectation.heures,
+            raw(Mission.debut),
+            raw(Mission.fin),
+            Mission.heures,
+            Mission.actif,
+            Mission.nature,
+        )
+        .join(Mission, Mission.id == Affectation.mission_id)
+        .where(Affectation.annee == year.label)
     )
     if p.departement is not None:
         q = q.where(
@@ -646,17 +658,11 @@ async def pial_data(
     if p.pial_rne is not None:
         q = q.where(Affectation.pial_rne == p.pial_rne)
     wanted = set(pial_rnes)
-    affs = [(m, pial, h) for m, pial, h in await _tuples(session, q) if pial in wanted]
-    qm = select(
-        Mission.id,
-        raw(Mission.debut),
-        raw(Mission.fin),
-        Mission.heures,
-        Mission.actif,
-        Mission.nature,
-    ).where(Mission.id.in_(q.with_only_columns(Affectation.mission_id)))
-    missions = {
-        i: (days[a], days[b], h, actif, nature)
-        for i, a, b, h, actif, nature in await _tuples(session, qm)
-    }
+    affs: list[tuple[str, str, float | None]] = []
+    missions: dict[str, tuple[int, int, float, bool, str]] = {}
+    for m, pial, h, a, b, mh, actif, nature in await _tuples(session, q):
+        if pial in wanted:
+            affs.append((m, pial, h))
+        if m not in missions:
+            missions[m] = (days[a], days[b], mh, actif, nature)
     return PialData(decisions, spans, affs, missions)
