@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -77,7 +78,8 @@ async def _fetch(session: AsyncSession, q: AnySelect) -> list[Any]:
 
 
 def _driver_rows(conn: Connection, q: AnySelect) -> list[Any]:
-    result = conn.execute(q)
+    # A streamed result would have buffered a first row before the driver's are taken.
+    result = conn.execute(q, execution_options={"stream_results": False})
     try:
         return list(result.cursor.fetchall())
     finally:
@@ -107,16 +109,26 @@ async def _wrote(session: AsyncSession) -> bool:
         driver = (await conn.get_raw_connection()).driver_connection
         return bool(getattr(driver, "in_transaction", True))
     if name == "postgresql":
-        # An id is assigned to a transaction at its first write (PostgreSQL 13+).
-        q = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        # An id is assigned to a transaction at its first write.
+        q = text("SELECT txid_current_if_assigned() IS NOT NULL")
         return bool((await conn.execute(q)).scalar_one())
     return True
 
 
-async def _engine_aside(session: AsyncSession) -> AsyncEngine | None:
-    """The engine to run a long search on beside the session (`_tuples_on`), or None when
-    the session has written something not yet committed, which another connection would
-    not see: the search then runs on the session, after its other reads.
+def _connection_at_hand(engine: AsyncEngine) -> bool:
+    """The pool gives a connection without waiting. A report holding the session's
+    connection while it waits for a second one could, with many reports at once, wait on
+    the others until the pool's timeout."""
+    pool = engine.sync_engine.pool
+    if isinstance(pool, QueuePool):
+        return pool.checkedin() > 0 or pool.overflow() < 0  # idle, or not all opened yet
+    return isinstance(pool, NullPool)  # a pool sharing one connection would not do
+
+
+async def _search_aside(session: AsyncSession, q: AnySelect) -> asyncio.Task[list[Any]] | None:
+    """`q` started on a connection of its own, to run while the session reads something
+    else; None when it must run on the session: no connection at hand, or the session has
+    written something not yet committed, which another connection would not see.
 
     SQLite works through a statement without holding Python's interpreter lock: a long
     search in the database (a join over hundreds of thousands of rows that keeps a few
@@ -129,15 +141,26 @@ async def _engine_aside(session: AsyncSession) -> AsyncEngine | None:
     """
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
-    if engine is None or await _wrote(session):
+    # `_wrote` first: it takes the session's own connection from the pool, if not yet held.
+    if engine is None or await _wrote(session) or not _connection_at_hand(engine):
         return None
-    return engine
+    return asyncio.ensure_future(_tuples_on(engine, q))
 
 
 async def _tuples_on(engine: AsyncEngine, q: AnySelect) -> list[Any]:
     """`_tuples` on a connection of the engine's own."""
     async with engine.connect() as conn:
         return await conn.run_sync(_driver_rows, q)
+
+
+async def _forget(task: asyncio.Task[list[Any]]) -> None:
+    """Stop a search aside whose rows are no longer wanted (the report failed or was
+    cancelled) and wait until its connection is back in the pool; its own error, if any,
+    is not the report's."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 def raw(column: Any) -> ColumnElement[Any]:
@@ -489,14 +512,17 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
         .where(*_acc_scope(p, year), may_fail)
         .order_by(Accompagnement.id, AccompagnementDecision.decision_id)
     )
-    aside = await _engine_aside(session)
-    async with asyncio.TaskGroup() as reads:
-        # The longest search, in the database: the other reads and their grouping meanwhile.
-        searched = None if aside is None else reads.create_task(_tuples_on(aside, q_accs))
+    # The longest search, in the database: the other reads and their grouping meanwhile.
+    searched = await _search_aside(session, q_accs)
+    try:
         inactive_aesh = {r[0] for r in await _tuples(session, q_aesh)}
         closed = {i: etat for i, etat in await _tuples(session, q_closed)}
         loads, checked = await _mission_loads(session, p, year, days, scope_missions, in_scope)
-    may_fail_rows = await _tuples(session, q_accs) if searched is None else searched.result()
+        may_fail_rows = await (_tuples(session, q_accs) if searched is None else searched)
+    except BaseException:
+        if searched is not None:
+            await _forget(searched)
+        raise
     candidates: list[AnomalyAccRow] = []
     current = current_decision = None
     decs: list[tuple[str, str, int, int, list[Span]]] = []
@@ -544,6 +570,7 @@ async def _mission_loads(
             present.debut <= starting.debut,
             present.fin >= starting.debut,
         )
+        .having(func.count() > 1)  # one alone above its mission's hours is checked apart
         .scalar_subquery()
     )
     overloaded = select(Mission.id).where(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.dates import SchoolYear
-from core.db import make_sessionmaker
+from core.db import make_engine, make_sessionmaker, upgrade
 from core.perimeter import Perimeter
 from core.services.reports import anomalies_report
 from tests.core.builders import World
@@ -210,3 +211,42 @@ async def test_report_sees_what_its_own_session_has_not_committed_yet(
         after = await anomalies_report(s, Perimeter("062"), YEAR)
     assert [(i["type"], i["accompagnement_id"]) for i in rep["items"]] == [(7, "A2")]  # type: ignore[attr-defined, index]
     assert after["items"] == []
+
+
+def _inactive_aesh_case(w: World) -> None:
+    clean(w, aesh_actif=False)
+
+
+async def test_report_with_a_single_connection_pool_does_not_wait_for_a_second_one(
+    engine: AsyncEngine,
+) -> None:
+    # With every connection of the pool held (here, the only one, by the report's own
+    # session), the search runs on the session instead of waiting for the pool's timeout.
+    await run(engine, _inactive_aesh_case)
+    narrow = create_async_engine(
+        engine.url, pool_size=1, max_overflow=0, pool_timeout=2, **_sqlite_args(engine)
+    )
+    try:
+        async with make_sessionmaker(narrow)() as s:
+            rep = await anomalies_report(s, Perimeter("062"), YEAR)
+    finally:
+        await narrow.dispose()
+    assert rep["counts"]["7"] == 1
+
+
+async def test_report_reads_every_row_when_the_engine_streams_results(tmp_path: Path) -> None:
+    # A streamed result buffers its first row: the report's reads must not lose it. (SQLite
+    # only: on PostgreSQL, SQLAlchemy's async execute() refuses a streaming engine outright.)
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'aesh.db'}")
+    try:
+        await upgrade(engine)
+        expected = await run(engine, _inactive_aesh_case)
+        async with make_sessionmaker(engine.execution_options(stream_results=True))() as s:
+            streamed = await anomalies_report(s, Perimeter("062"), YEAR)
+    finally:
+        await engine.dispose()
+    assert streamed == expected and expected["counts"]["7"] == 1  # type: ignore[index]
+
+
+def _sqlite_args(engine: AsyncEngine) -> dict[str, object]:
+    return {"connect_args": {"timeout": 30}} if engine.dialect.name == "sqlite" else {}
