@@ -37,6 +37,13 @@ def _no_cyclic_gc() -> Iterator[None]:
     try:
         yield
     finally:
+        # What the report allocated is young for the collector, which would walk all of it
+        # at its next pass, a few allocations after being enabled again: most of it is the
+        # report being returned. Freezing then unfreezing moves it, with everything else,
+        # to the oldest generation (two list splices), which is walked on the usual, rare
+        # schedule of full collections. Measured: 0.7 s of a national coverage report.
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
