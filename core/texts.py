@@ -72,9 +72,9 @@ def _leaves(node: dict[str, Any]) -> Any:
 def _compiled(key: str) -> tuple[Template, bool]:
     """The template of `key`, and whether it uses one of jinja2's globals (`range`, …)."""
     env = environment()
-    source = _catalogue()[key]
-    names = meta.find_undeclared_variables(env.parse(source))
-    return env.from_string(source), bool(names & env.globals.keys())
+    parsed = env.parse(_catalogue()[key])
+    names = meta.find_undeclared_variables(parsed)
+    return env.from_string(parsed), bool(names & env.globals.keys())
 
 
 def t(key: str, /, **params: Any) -> str:

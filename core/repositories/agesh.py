@@ -517,7 +517,7 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
     try:
         inactive_aesh = {r[0] for r in await _tuples(session, q_aesh)}
         closed = {i: etat for i, etat in await _tuples(session, q_closed)}
-        loads, checked = await _mission_loads(session, p, year, days, scope_missions, in_scope)
+        loads, checked = await _mission_loads(session, p, days, scope_missions, in_scope)
         may_fail_rows = await (_tuples(session, q_accs) if searched is None else searched)
     except BaseException:
         if searched is not None:
@@ -550,7 +550,6 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
 async def _mission_loads(
     session: AsyncSession,
     p: Perimeter,
-    year: SchoolYear,
     days: DayOrdinals,
     scope_missions: AnySelect,
     in_scope: AnySelect,

@@ -34,11 +34,9 @@ async def _row(session: AsyncSession, dep: str, year: SchoolYear) -> ParametreAn
 
 async def formula_for(session: AsyncSession, dep: str | None, year: SchoolYear) -> Formula:
     """The department's formula for the year, or the national recommendation."""
-    if dep is not None:
-        row = await _row(session, dep, year)
-        if row is not None and row.formule:
-            return parse_formula(row.formule)
-    return parse_formula(DEFAULT_FORMULA)
+    if dep is None:
+        return parse_formula(DEFAULT_FORMULA)
+    return (await formulas_for(session, {dep}, year))[dep]
 
 
 async def formulas_for(
