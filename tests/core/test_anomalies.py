@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.dates import SchoolYear
@@ -246,6 +249,90 @@ async def test_report_reads_every_row_when_the_engine_streams_results(tmp_path: 
     finally:
         await engine.dispose()
     assert streamed == expected and expected["counts"]["7"] == 1  # type: ignore[index]
+
+
+def _several_anomalies(w: World) -> None:
+    """Accompaniments A1…A9 with anomalies on both sides of the median id, one of them
+    linked to two decisions."""
+    clean(w)
+    w.aesh("AE2", actif=False)
+    w.mission("M2", "AE2", "01/09/2025", "31/08/2026", heures=41)
+    w.eleve("E2", etat="gele")
+    w.scol("E2", "0620001A", "01/09/2025", "31/08/2026")
+    w.decision("D2", "E2", "01/10/2025", "30/06/2026", heures=12)
+    for i, (mission, decisions, debut, fin) in enumerate(
+        [
+            ("M1", "D1", "01/09/2025", "31/12/2025"),
+            ("M2", "D2", "01/10/2025", "30/06/2026"),
+            ("M1", ["D1", "D2"], "01/09/2025", "31/08/2026"),
+            ("M1", "D1", "01/01/2026", "31/08/2026"),
+            ("M2", "D1", "01/09/2025", "31/08/2026"),
+            ("M1", "D2", "01/09/2025", "31/07/2026"),
+            ("M1", "D1", "01/09/2025", "31/08/2026"),
+            ("M2", ["D2", "D1"], "01/11/2025", "30/11/2025"),
+        ],
+        start=2,
+    ):
+        w.acc(f"A{i}", mission, decisions, "0620001A", debut, fin, 3)
+
+
+async def test_national_search_in_two_halves_finds_the_same_anomalies_in_the_same_order(
+    engine: AsyncEngine,
+) -> None:
+    # Nationally the long search runs in two halves at once, split at the median
+    # accompaniment id, when two connections are at hand besides the session's; with one,
+    # in one piece beside the session; with none, on the session. Same report each time.
+    await run(engine, _several_anomalies)
+    halves: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        if "accompagnements.id <" in statement or "accompagnements.id >=" in statement:
+            halves.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            split = await anomalies_report(s, Perimeter(None), YEAR)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(halves) == 2
+    reports = [split]
+    for size in (2, 1):
+        narrow = create_async_engine(
+            engine.url, pool_size=size, max_overflow=0, pool_timeout=2, **_sqlite_args(engine)
+        )
+        try:
+            async with make_sessionmaker(narrow)() as s:
+                reports.append(await anomalies_report(s, Perimeter(None), YEAR))
+        finally:
+            await narrow.dispose()
+    assert reports[1] == reports[2] == split
+    found = [i["accompagnement_id"] for i in split["items"]]  # type: ignore[attr-defined, index]
+    assert sorted(set(found)) == ["A3", "A4", "A6", "A7", "A9"]  # A1, A2, A5, A8: clean
+
+
+async def test_cancelled_national_report_leaves_no_search_running(engine: AsyncEngine) -> None:
+    # Cancelled at any point (before, during or after its searches aside), the report stops
+    # them and waits for their connections: nothing runs on, nothing stays checked out.
+    await run(engine, _several_anomalies)
+    pool = engine.sync_engine.pool
+    async with make_sessionmaker(engine)() as s:
+        start = time.perf_counter()
+        await anomalies_report(s, Perimeter(None), YEAR)
+        duration = time.perf_counter() - start
+    stopped_early = 0
+    for step in range(20):
+        async with make_sessionmaker(engine)() as s:
+            task = asyncio.ensure_future(anomalies_report(s, Perimeter(None), YEAR))
+            await asyncio.sleep(duration * step / 20)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                stopped_early += 1
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert stopped_early > 1
 
 
 def _sqlite_args(engine: AsyncEngine) -> dict[str, object]:
