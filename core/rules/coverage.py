@@ -161,6 +161,17 @@ def assess(
                     break
     if not accs:
         return 0.0, False, etat
+    if len(scols) == 1:
+        # Most students have one scolarisation: within the decision, the need is then one
+        # constant over one run of days, and only the accompaniments cut it.
+        s, e = scols[0]
+        if s < lo:
+            s = lo
+        if e > hi:
+            e = hi
+        if s > e or need <= 0:
+            return 0.0, False, etat
+        return _schooled(s, e, need, indiv, accs, day, etat)
     # Need and provision are constant between consecutive change points.
     cuts = {lo, hi + 1}
     for s, e in scols:
@@ -199,6 +210,64 @@ def assess(
         start = stop
     couverture = got / total if total > 0 else 0.0
     return min(1.0, max(0.0, couverture)), over, etat
+
+
+def _schooled(
+    lo: int,
+    hi: int,
+    need: float,
+    indiv: bool,
+    accs: Sequence[tuple[int, int, float]],
+    day: int,
+    etat: str,
+) -> tuple[float, bool, str]:
+    """`assess` when the student is schooled on every day of [lo, hi] and on no other day of
+    the decision (need > 0): the same pieces, sums and order, without the scolarisations.
+    `etat` is the state on `day` when nothing provides then."""
+    if len(accs) == 1:
+        a, b, h = accs[0]
+        if a < lo:
+            a = lo
+        if b > hi:
+            b = hi
+        if a > b:
+            return 0.0, False, etat
+        prov = h if indiv else 1.0
+        # Summed piece by piece, left to right, as the sweep does: the same float.
+        total = need * (a - lo) if a > lo else 0.0
+        total += need * (b - a + 1)
+        if b < hi:
+            total += need * (hi - b)
+        if a <= day <= b:
+            etat = _etat(need, prov)
+        got = (prov if prov < need else need) * (b - a + 1)
+        return min(1.0, max(0.0, got / total)), prov > need + EPS, etat
+    cuts = {lo, hi + 1}
+    for s, e, _ in accs:
+        if lo < s <= hi:
+            cuts.add(s)
+        if lo <= e < hi:
+            cuts.add(e + 1)
+    points = sorted(cuts)
+    got = total = 0.0
+    over = False
+    start = lo
+    for stop in points[1:]:  # the piece [start, stop - 1]
+        prov = 0.0
+        for s, e, h in accs:
+            if s <= start <= e:
+                if not indiv:
+                    prov = 1.0
+                    break
+                prov += h
+        total += need * (stop - start)
+        got += (prov if prov < need else need) * (stop - start)
+        if prov > need + EPS:
+            over = True
+        if start <= day < stop:
+            etat = _etat(need, prov)
+        start = stop
+    return min(1.0, max(0.0, got / total)), over, etat
 
 
 def _etat(need: float, provided: float) -> str:

@@ -85,6 +85,7 @@ async def _coverage_report(
     rows: list[dict[str, Any]] = []
     no_scol: list[Any] = []
     no_acc: list[tuple[int, int, float]] = []
+    rounded: dict[float, tuple[float, float, int]] = {}
     # By decision id first, so that the stable sort on the key below breaks ties by id
     # (nearly free when the database returns them in id order, as SQLite usually does).
     decisions = sorted(data.decisions, key=itemgetter(0))
@@ -111,10 +112,13 @@ async def _coverage_report(
             priorite = 1.0
             key = lo
         else:
-            priorite = round(1.0 - couverture, 4)
-            couverture = round(couverture, 4)
-            # Highest priority first (rounded to 1/10000, so an exact int), then start.
-            key = (10000 - int(priorite * 10000 + 0.5)) * _ORDINALS + lo
+            # A few tens of thousands of values recur among the decisions (all covered,
+            # half covered…): each is rounded once.
+            got_rounded = rounded.get(couverture)
+            if got_rounded is None:
+                got_rounded = rounded[couverture] = _rounded(couverture)
+            couverture, priorite, rank = got_rounded
+            key = rank + lo
         keys.append(key)
         rows.append(
             {
@@ -133,6 +137,14 @@ async def _coverage_report(
         )
     order = sorted(range(len(rows)), key=keys.__getitem__)  # int keys: the fast sort
     return {"date": day.isoformat(), "annee": year.label, "decisions": [rows[i] for i in order]}
+
+
+def _rounded(couverture: float) -> tuple[float, float, int]:
+    """(couverture, priorite) as reported (to 1/10000), and the rank of the priority in the
+    report's order: highest first, then by start day (added to it)."""
+    priorite = round(1.0 - couverture, 4)
+    # The rounded priority is a whole number of 1/10000: an exact int.
+    return round(couverture, 4), priorite, (10000 - int(priorite * 10000 + 0.5)) * _ORDINALS
 
 
 async def anomalies_report(
