@@ -91,22 +91,43 @@ async def bulk_candidatures(sm: SM, n: int, *, asked: bool) -> list[int]:
     now = datetime.now(UTC)
     async with sm() as s, s.begin():
         for start in range(0, n, 5000):
-            await s.execute(insert(Candidat), [
-                {"civilite": "Mme", "nom": f"Nom{i}", "prenom": f"Prénom{i}",
-                 "date_naissance": date(1990, 1, 1), "email": f"candidat{i}@exemple.test",
-                 "telephone": "0600000000", "commune": "Arras", "code_postal": "62000",
-                 "departement": "062", "valide_le": now}
-                for i in range(start, min(n, start + 5000))
-            ])
+            await s.execute(
+                insert(Candidat),
+                [
+                    {
+                        "civilite": "Mme",
+                        "nom": f"Nom{i}",
+                        "prenom": f"Prénom{i}",
+                        "date_naissance": date(1990, 1, 1),
+                        "email": f"candidat{i}@exemple.test",
+                        "telephone": "0600000000",
+                        "commune": "Arras",
+                        "code_postal": "62000",
+                        "departement": "062",
+                        "valide_le": now,
+                    }
+                    for i in range(start, min(n, start + 5000))
+                ],
+            )
         ids = list(await s.scalars(select(Candidat.id).order_by(Candidat.id)))
         for start in range(0, n, 5000):
-            await s.execute(insert(Candidature), [
-                {"candidat_id": cid, "type": "AESH", "statut": "complete", "zones": ["Arras"],
-                 "reponses": {"rqth": "non"}, "departement": "062",
-                 "depose_le": date(2026, 1, 10), "valide_jusqu_au": TODAY,
-                 "relance_le": TODAY if asked else None}
-                for cid in ids[start : start + 5000]
-            ])
+            await s.execute(
+                insert(Candidature),
+                [
+                    {
+                        "candidat_id": cid,
+                        "type": "AESH",
+                        "statut": "complete",
+                        "zones": ["Arras"],
+                        "reponses": {"rqth": "non"},
+                        "departement": "062",
+                        "depose_le": date(2026, 1, 10),
+                        "valide_jusqu_au": TODAY,
+                        "relance_le": TODAY if asked else None,
+                    }
+                    for cid in ids[start : start + 5000]
+                ],
+            )
         return list(await s.scalars(select(Candidature.id).order_by(Candidature.id)))
 
 
@@ -157,20 +178,24 @@ class Breakdown:
         original = getattr(owner, name)
         seconds = self.seconds
         if asyncio.iscoroutinefunction(original):
+
             async def timed_async(*args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter()
                 try:
                     return await original(*args, **kwargs)
                 finally:
                     seconds[label] += time.perf_counter() - t0
+
             setattr(owner, name, timed_async)
         else:
+
             def timed(*args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter()
                 try:
                     return original(*args, **kwargs)
                 finally:
                     seconds[label] += time.perf_counter() - t0
+
             setattr(owner, name, timed)
         self._undo.append(lambda: setattr(owner, name, original))
 
@@ -195,18 +220,27 @@ async def bench_reader(work: Path, n: int, batch: int = 200) -> bool:
             with timer() as load:
                 for raw in raws:
                     client.append("INBOX", raw)
-        line("APPEND load (not part of the comparison)", f"{load():.2f} s "
-             f"({n / load():.0f} msg/s, {sum(map(len, raws)) / n:.0f} bytes each)")
+        line(
+            "APPEND load (not part of the comparison)",
+            f"{load():.2f} s ({n / load():.0f} msg/s, {sum(map(len, raws)) / n:.0f} bytes each)",
+        )
 
         with timer() as bare:
             fetched = bare_fetch(server, batch)
         assert fetched == n, fetched
         line("bare fetch, BODY.PEEK[] by 200", f"{bare():.2f} s ({n / bare():.0f} msg/s)")
 
-        settings = Settings(_env_file=None, secret_key=SECRET, mail_from=FROM,
-                            storage_dir=work / "files", imap_host=server.host,
-                            imap_port=server.port, imap_user=server.user,
-                            imap_password=server.password, imap_ssl=False)
+        settings = Settings(
+            _env_file=None,
+            secret_key=SECRET,
+            mail_from=FROM,
+            storage_dir=work / "files",
+            imap_host=server.host,
+            imap_port=server.port,
+            imap_user=server.user,
+            imap_password=server.password,
+            imap_ssl=False,
+        )
         parts = Breakdown()
         parts.wrap(reader, "_handle_batch", "handle_mails + commit, per batch (DB)")
         parts.wrap(reader, "_handle", "handle_mail + commit, one by one (DB)")
@@ -216,14 +250,18 @@ async def bench_reader(work: Path, n: int, batch: int = 200) -> bool:
         parts.wrap(reader, "_save_last_uid", "imap_state commits")
         try:
             with timer() as polled:
-                report = await reader.poll_once(sm, settings, FileStore(settings.storage_dir),
-                                                today=REPLY_DAY, batch=batch)
+                report = await reader.poll_once(
+                    sm, settings, FileStore(settings.storage_dir), today=REPLY_DAY, batch=batch
+                )
         finally:
             parts.restore()
         assert report.applied == n, report
         async with sm() as s:
-            confirmations = await s.scalar(select(func.count()).select_from(OutboxMail)
-                                           .where(OutboxMail.kind == "renewal_confirmed"))
+            confirmations = await s.scalar(
+                select(func.count())
+                .select_from(OutboxMail)
+                .where(OutboxMail.kind == "renewal_confirmed")
+            )
         assert confirmations == n, confirmations
         await engine.dispose()
         with IMAPClient(server.host, port=server.port, ssl=False, timeout=60) as client:
@@ -238,8 +276,10 @@ async def bench_reader(work: Path, n: int, batch: int = 200) -> bool:
         line("replies/s (target ≥ 200)", f"{rate:.0f}  {verdict(rate >= 200)}")
         line("ratio poll_once / bare fetch (target ≤ 2)", f"{ratio:.2f}  {verdict(ratio <= 2)}")
         line("per reply", f"{polled() / n * 1000:.2f} ms")
-        print("  breakdown (wall time per stage; the IMAP thread reads and parses the next batch"
-              " while the database handles this one, so the stages overlap):")
+        print(
+            "  breakdown (wall time per stage; the IMAP thread reads and parses the next batch"
+            " while the database handles this one, so the stages overlap):"
+        )
         for label, seconds in sorted(parts.seconds.items(), key=lambda kv: -kv[1]):
             line(f"  {label}", f"{seconds:.2f} s ({seconds / n * 1000:.2f} ms/reply)")
         return rate >= 200 and ratio <= 2
@@ -262,8 +302,9 @@ async def sweep_once(sm: SM, settings: Settings, store: FileStore) -> tuple[int,
 
 async def bench_sweep(work: Path, n: int, profile: bool, runs: int = 3) -> bool:
     print(f"\n(b) renewal sweep: {n} candidatures due today")
-    settings = Settings(_env_file=None, secret_key=SECRET, mail_from=FROM,
-                        storage_dir=work / "files")
+    settings = Settings(
+        _env_file=None, secret_key=SECRET, mail_from=FROM, storage_dir=work / "files"
+    )
     store = FileStore(settings.storage_dir)
     engine, sm = await fresh_db(work, "sweep-data.db")
     with timer() as setup:
@@ -280,8 +321,9 @@ async def bench_sweep(work: Path, n: int, profile: bool, runs: int = 3) -> bool:
         asked, seconds = await sweep_once(sm, settings, store)
         assert asked == n, asked
         async with sm() as s:
-            queued = await s.scalar(select(func.count()).select_from(OutboxMail)
-                                    .where(OutboxMail.kind == "renewal"))
+            queued = await s.scalar(
+                select(func.count()).select_from(OutboxMail).where(OutboxMail.kind == "renewal")
+            )
         assert queued == n, queued
         await engine.dispose()
         walls.append(seconds)
@@ -289,8 +331,10 @@ async def bench_sweep(work: Path, n: int, profile: bool, runs: int = 3) -> bool:
     seconds = min(walls)
     ok = seconds < 5
     line(f"select + queue, best of {runs} (target < 5 s)", f"{seconds:.2f} s  {verdict(ok)}")
-    line("runs (wall)", ", ".join(f"{w:.2f} s" for w in walls)
-         + f"; median {statistics.median(walls):.2f} s")
+    line(
+        "runs (wall)",
+        ", ".join(f"{w:.2f} s" for w in walls) + f"; median {statistics.median(walls):.2f} s",
+    )
     line("process CPU of each run (both threads)", ", ".join(f"{c:.2f} s" for c in cpus))
     line("load average (1 min) after", f"{os.getloadavg()[0]:.2f}")
     line("per candidature (best)", f"{seconds / n * 1000:.3f} ms ({n / seconds:.0f}/s)")
@@ -302,8 +346,10 @@ async def bench_sweep(work: Path, n: int, profile: bool, runs: int = 3) -> bool:
         _asked, profiled = await sweep_once(sm, settings, store)
         profiler.disable()
         await engine.dispose()
-        print(f"  cProfile of the same sweep ({profiled:.2f} s under the profiler),"
-              " top 15 by cumulative time:")
+        print(
+            f"  cProfile of the same sweep ({profiled:.2f} s under the profiler),"
+            " top 15 by cumulative time:"
+        )
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(15)
         print(textblock(out.getvalue()))
@@ -317,8 +363,9 @@ async def bench_sweep(work: Path, n: int, profile: bool, runs: int = 3) -> bool:
 def textblock(stats: str) -> str:
     lines = stats.splitlines()
     start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("ncalls")), 0)
-    return "\n".join("    " + ln.replace(str(ROOT) + "/", "")[:160] for ln in lines[start:]
-                     if ln.strip())
+    return "\n".join(
+        "    " + ln.replace(str(ROOT) + "/", "")[:160] for ln in lines[start:] if ln.strip()
+    )
 
 
 # --- (c) outbox -----------------------------------------------------------------------------
@@ -327,18 +374,33 @@ def textblock(stats: str) -> str:
 async def bench_outbox(work: Path, n: int) -> bool:
     print(f"\n(c) outbox delivery: {n} mails to a local aiosmtpd")
     with SmtpServer() as smtp:
-        settings = Settings(_env_file=None, secret_key=SECRET, mail_from=FROM,
-                            storage_dir=work / "files", smtp_host=smtp.host,
-                            smtp_port=smtp.port)
+        settings = Settings(
+            _env_file=None,
+            secret_key=SECRET,
+            mail_from=FROM,
+            storage_dir=work / "files",
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+        )
         engine, sm = await fresh_db(work, "outbox.db")
         async with sm() as s, s.begin():
             for i in range(n):
-                await enqueue(s, settings, MailDraft(
-                    kind="renewal_confirmed", to=f"candidat{i}@exemple.test",
-                    context={"service_nom": "Service école inclusive", "contact_email":
-                             "ei62@dsden62.test", "prenom": f"Prénom{i}",
-                             "type_libelle": "AESH", "reference": f"C-{i:06d}",
-                             "valide_jusqu_au": date(2027, 1, 10)}))
+                await enqueue(
+                    s,
+                    settings,
+                    MailDraft(
+                        kind="renewal_confirmed",
+                        to=f"candidat{i}@exemple.test",
+                        context={
+                            "service_nom": "Service école inclusive",
+                            "contact_email": "ei62@dsden62.test",
+                            "prenom": f"Prénom{i}",
+                            "type_libelle": "AESH",
+                            "reference": f"C-{i:06d}",
+                            "valide_jusqu_au": date(2027, 1, 10),
+                        },
+                    ),
+                )
         with timer() as took:
             sent = 0
             while True:

@@ -123,8 +123,11 @@ class PollReport:
 
 
 def missing_settings(settings: Settings) -> list[str]:
-    names = {"AESH_IMAP_HOST": settings.imap_host, "AESH_IMAP_USER": settings.imap_user,
-             "AESH_IMAP_PASSWORD": settings.imap_password}
+    names = {
+        "AESH_IMAP_HOST": settings.imap_host,
+        "AESH_IMAP_USER": settings.imap_user,
+        "AESH_IMAP_PASSWORD": settings.imap_password,
+    }
     return [name for name, value in names.items() if not value]
 
 
@@ -207,8 +210,9 @@ _IMAP_ERRORS: tuple[type[BaseException], ...] = (
 class _Mailbox:
     """Blocking IMAP operations. Every method runs in the connection's own thread."""
 
-    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None,
-                 timeout: float) -> None:
+    def __init__(
+        self, settings: Settings, ssl_context: ssl.SSLContext | None, timeout: float
+    ) -> None:
         self.settings = settings
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -226,8 +230,9 @@ class _Mailbox:
         context = self.ssl_context
         if s.imap_ssl and context is None:
             context = ssl.create_default_context()
-        self.client = IMAPClient(s.imap_host, port=s.imap_port, ssl=s.imap_ssl,
-                                 ssl_context=context, timeout=self.timeout)
+        self.client = IMAPClient(
+            s.imap_host, port=s.imap_port, ssl=s.imap_ssl, ssl_context=context, timeout=self.timeout
+        )
 
     def login(self) -> None:
         self.client.login(self.settings.imap_user, self.settings.imap_password)
@@ -312,8 +317,7 @@ class _Mailbox:
         if flagged <= set(uids):
             self.client.expunge()
         else:
-            log.warning("no UIDPLUS: %d message(s) left flagged \\Deleted in the folder",
-                        len(uids))
+            log.warning("no UIDPLUS: %d message(s) left flagged \\Deleted in the folder", len(uids))
 
     def _copied(self, uid: int, folder: str) -> bool:
         data = self.client.fetch([uid], ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]).get(uid, {})
@@ -323,8 +327,11 @@ class _Mailbox:
             return False
         self.client.select_folder(folder, readonly=True)
         try:
-            return bool(self.client.search(["HEADER", "Message-ID", match.group(0).decode(
-                "ascii", "replace")]))
+            return bool(
+                self.client.search(
+                    ["HEADER", "Message-ID", match.group(0).decode("ascii", "replace")]
+                )
+            )
         finally:
             self.client.select_folder(self.folder)
 
@@ -383,8 +390,9 @@ class _Mailbox:
 
 
 def _is_news(response: Any) -> bool:
-    return (isinstance(response, tuple) and len(response) >= 2
-            and response[1] in (b"EXISTS", b"RECENT"))
+    return (
+        isinstance(response, tuple) and len(response) >= 2 and response[1] in (b"EXISTS", b"RECENT")
+    )
 
 
 def _by_size(uids: Sequence[int], sizes: dict[int, dict[bytes, Any]]) -> Iterator[list[int]]:
@@ -404,8 +412,12 @@ def _by_size(uids: Sequence[int], sizes: dict[int, dict[bytes, Any]]) -> Iterato
 class _Connection:
     """One IMAP connection and the one thread allowed to use it."""
 
-    def __init__(self, settings: Settings, ssl_context: ssl.SSLContext | None = None,
-                 timeout: float = IMAP_TIMEOUT) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float = IMAP_TIMEOUT,
+    ) -> None:
         self.box = _Mailbox(settings, ssl_context, timeout)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aesh-imap")
         self.broken = False
@@ -429,7 +441,8 @@ class _Connection:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             await loop.run_in_executor(
-                self._executor, self.box.abort if self.broken else self.box.logout)
+                self._executor, self.box.abort if self.broken else self.box.logout
+            )
         self._executor.shutdown(wait=False)
 
     async def __aenter__(self) -> _Connection:
@@ -442,23 +455,28 @@ class _Connection:
 # --- state --------------------------------------------------------------------------------
 
 
-async def _start_state(sessionmaker: async_sessionmaker[AsyncSession], folder: str,
-                       uidvalidity: int) -> int:
+async def _start_state(
+    sessionmaker: async_sessionmaker[AsyncSession], folder: str, uidvalidity: int
+) -> int:
     async with sessionmaker() as session, session.begin():
         state = await session.get(ImapState, folder)
         if state is None:
             session.add(ImapState(folder=folder, uidvalidity=uidvalidity, last_uid=0))
             return 0
         if state.uidvalidity != uidvalidity:
-            log.warning("UIDVALIDITY of the folder changed (%d -> %d): rereading it all",
-                        state.uidvalidity, uidvalidity)
+            log.warning(
+                "UIDVALIDITY of the folder changed (%d -> %d): rereading it all",
+                state.uidvalidity,
+                uidvalidity,
+            )
             state.uidvalidity, state.last_uid = uidvalidity, 0
             return 0
         return int(state.last_uid)
 
 
-async def _save_last_uid(sessionmaker: async_sessionmaker[AsyncSession], folder: str,
-                         uidvalidity: int, last_uid: int) -> None:
+async def _save_last_uid(
+    sessionmaker: async_sessionmaker[AsyncSession], folder: str, uidvalidity: int, last_uid: int
+) -> None:
     async with sessionmaker() as session, session.begin():
         state = await session.get(ImapState, folder)
         if state is None:
@@ -486,8 +504,13 @@ class _Pending:
     acked: int = 0  # every UID up to this one is handled (committed or quarantined)
 
 
-async def _handle(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                  store: FileStore, mail: IncomingMail, today: date | None) -> str:
+async def _handle(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    store: FileStore,
+    mail: IncomingMail,
+    today: date | None,
+) -> str:
     async with sessionmaker() as session:
         try:
             outcome = await handle_mail(session, settings, store, mail, today)
@@ -498,9 +521,13 @@ async def _handle(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
     return outcome
 
 
-async def _handle_batch(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
-                        store: FileStore, mails: Sequence[IncomingMail],
-                        today: date | None) -> list[str]:
+async def _handle_batch(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    store: FileStore,
+    mails: Sequence[IncomingMail],
+    today: date | None,
+) -> list[str]:
     async with sessionmaker() as session:
         try:
             outcomes = await handle_mails(session, settings, store, mails, today)
@@ -511,15 +538,21 @@ async def _handle_batch(sessionmaker: async_sessionmaker[AsyncSession], settings
     return outcomes
 
 
-async def _flush(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession],
-                 folder: str, uidvalidity: int, pending: _Pending, last_uid: int) -> int:
+async def _flush(
+    conn: _Connection,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    folder: str,
+    uidvalidity: int,
+    pending: _Pending,
+    last_uid: int,
+) -> int:
     """Move what is handled, then acknowledge it; returns the new last_uid."""
     if pending.done:
-        await conn.call("deplacement", conn.box.move, pending.done, conn.box.traitees,
-                        pending.already)
+        await conn.call(
+            "deplacement", conn.box.move, pending.done, conn.box.traitees, pending.already
+        )
     if pending.quarantine:
-        await conn.call("deplacement", conn.box.move, pending.quarantine,
-                        conn.box.quarantaine)
+        await conn.call("deplacement", conn.box.move, pending.quarantine, conn.box.quarantaine)
     moved = pending.done + pending.quarantine
     if moved:
         log.debug("moved UIDs %s", ",".join(map(str, moved)))
@@ -530,14 +563,19 @@ async def _flush(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSessio
     return last_uid
 
 
-async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession],
-                settings: Settings, store: FileStore, uidvalidity: int,
-                today: date | None, batch: int) -> PollReport:
+async def _poll(
+    conn: _Connection,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    store: FileStore,
+    uidvalidity: int,
+    today: date | None,
+    batch: int,
+) -> PollReport:
     folder = settings.imap_folder
     last_uid = await _start_state(sessionmaker, folder, uidvalidity)
     uids = await conn.call("recherche", conn.box.new_uids, last_uid)
-    counts = dict.fromkeys(("seen", "applied", "automatic", "ignored", "quarantined",
-                            "already"), 0)
+    counts = dict.fromkeys(("seen", "applied", "automatic", "ignored", "quarantined", "already"), 0)
     pending = _Pending(acked=last_uid)
     if uids:
         log.info("%d new message(s), UIDs %d-%d", len(uids), uids[0], uids[-1])
@@ -554,22 +592,24 @@ async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession
                 # The IMAP thread downloads and parses the next batch while this one goes
                 # through the database.
                 ahead = asyncio.ensure_future(
-                    conn.call("lecture", conn.box.fetch_read, chunks[k + 1]))
+                    conn.call("lecture", conn.box.fetch_read, chunks[k + 1])
+                )
             readable = [(uid, mail) for uid, mail in items if mail is not None]
             batch_outcomes: list[str] | None = None
             if len(readable) > 1:
                 try:
                     batch_outcomes = await _handle_batch(
-                        sessionmaker, settings, store, [m for _, m in readable], today)
+                        sessionmaker, settings, store, [m for _, m in readable], today
+                    )
                 except _TRANSIENT:
                     raise
                 except Exception as err:
                     # One odd message (or a concurrent reader) spoils the batch: nothing of
                     # it is committed; one transaction per message finds which one.
-                    log.warning("batch of %d handled one by one (%s)", len(readable),
-                                type(err).__name__)
-            outcomes = dict(zip((uid for uid, _ in readable), batch_outcomes or (),
-                                strict=False))
+                    log.warning(
+                        "batch of %d handled one by one (%s)", len(readable), type(err).__name__
+                    )
+            outcomes = dict(zip((uid for uid, _ in readable), batch_outcomes or (), strict=False))
             for uid, mail in items:
                 counts["seen"] += 1
                 if mail is None:
@@ -579,20 +619,28 @@ async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession
                 else:
                     try:
                         outcome = outcomes.get(uid) or await _handle(
-                            sessionmaker, settings, store, mail, today)
+                            sessionmaker, settings, store, mail, today
+                        )
                     except _TRANSIENT:
                         raise
                     except Exception as err:
-                        log.error("UID %d: handling failed (%s): quarantined", uid,
-                                  type(err).__name__)
+                        log.error(
+                            "UID %d: handling failed (%s): quarantined", uid, type(err).__name__
+                        )
                         log.debug("handling failure", exc_info=True)
                         counts["quarantined"] += 1
                         pending.quarantine.append(uid)
                         pending.acked = uid
                         continue
-                    kind = ("applied" if outcome in APPLIED else "automatic"
-                            if outcome in AUTOMATIC else "already" if outcome in ALREADY
-                            else "ignored")
+                    kind = (
+                        "applied"
+                        if outcome in APPLIED
+                        else "automatic"
+                        if outcome in AUTOMATIC
+                        else "already"
+                        if outcome in ALREADY
+                        else "ignored"
+                    )
                     counts[kind] += 1
                     pending.done.append(uid)
                     if kind == "already":
@@ -612,9 +660,16 @@ async def _poll(conn: _Connection, sessionmaker: async_sessionmaker[AsyncSession
         raise
     report = PollReport(**counts)
     if report.seen:
-        log.info("poll: %d seen, %d applied, %d automatic, %d ignored, %d quarantined, "
-                 "%d already handled", report.seen, report.applied, report.automatic,
-                 report.ignored, report.quarantined, report.already)
+        log.info(
+            "poll: %d seen, %d applied, %d automatic, %d ignored, %d quarantined, "
+            "%d already handled",
+            report.seen,
+            report.applied,
+            report.automatic,
+            report.ignored,
+            report.quarantined,
+            report.already,
+        )
     return report
 
 
@@ -661,8 +716,9 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def _wait_for_news(conn: _Connection, stop: asyncio.Event, renew: float,
-                         check: float, noop_interval: float) -> None:
+async def _wait_for_news(
+    conn: _Connection, stop: asyncio.Event, renew: float, check: float, noop_interval: float
+) -> None:
     """Return when new mail may have arrived, the IDLE is due for renewal, or `stop`."""
     if conn.box.news:
         return

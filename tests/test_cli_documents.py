@@ -30,6 +30,7 @@ CARTOUCHE = {
     "qualite_signataire": "L’inspecteur d’académie",
 }
 
+
 def aesh(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,

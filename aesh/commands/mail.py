@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     poll = group.add_parser("poll", help=t("mail_reader.aide_poll"))
     poll.add_argument("--once", action="store_true", help=t("mail_reader.aide_once"))
-    poll.add_argument("--today", type=parse_date_arg, default=None,
-                      help=t("mail_reader.aide_today"))
+    poll.add_argument(
+        "--today", type=parse_date_arg, default=None, help=t("mail_reader.aide_today")
+    )
     poll.add_argument("--json", action="store_true", help=t("mail_reader.aide_json"))
     poll.set_defaults(func=cmd_poll)
 
@@ -40,12 +41,19 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
     settings.require_secret_key()
     async with Context(settings) as ctx:
         try:
-            report = await poll_once(ctx.sessionmaker, settings,
-                                     FileStore(settings.storage_dir), today=args.today)
+            report = await poll_once(
+                ctx.sessionmaker, settings, FileStore(settings.storage_dir), today=args.today
+            )
         except MailboxError as err:
-            print(t("mail_reader.injoignable", serveur=f"{settings.imap_host}:"
-                    f"{settings.imap_port}", etape=err.stage, detail=err.detail),
-                  file=sys.stderr)
+            print(
+                t(
+                    "mail_reader.injoignable",
+                    serveur=f"{settings.imap_host}:{settings.imap_port}",
+                    etape=err.stage,
+                    detail=err.detail,
+                ),
+                file=sys.stderr,
+            )
             return 1
     if args.json:
         sys.stdout.write(json.dumps(report.as_dict()) + "\n")

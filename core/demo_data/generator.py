@@ -40,27 +40,68 @@ from .places import (
 
 HEADERS: dict[str, tuple[str, ...]] = {
     "etablissements": (
-        "rne", "nom", "commune", "code_postal", "latitude", "longitude", "pial_rne",
-        "secteur", "email",
+        "rne",
+        "nom",
+        "commune",
+        "code_postal",
+        "latitude",
+        "longitude",
+        "pial_rne",
+        "secteur",
+        "email",
     ),
     "eleves": ("id", "nom", "prenom", "date_naissance", "secteur", "dossier_etat", "erseh_email"),
     "scolarisations": ("eleve_id", "rne", "debut", "fin", "classe", "id"),
     "decisions": ("id", "eleve_id", "type", "heures", "origine", "nature", "debut", "fin"),
     "aesh": (
-        "id", "source", "nom", "prenom", "date_naissance", "commune", "code_postal", "latitude",
-        "longitude", "email", "telephone", "transport", "rqth",
+        "id",
+        "source",
+        "nom",
+        "prenom",
+        "date_naissance",
+        "commune",
+        "code_postal",
+        "latitude",
+        "longitude",
+        "email",
+        "telephone",
+        "transport",
+        "rqth",
     ),
     "missions": (
-        "id", "aesh_id", "contrat", "nature", "debut", "fin", "quotite", "heures",
-        "employeur_rne", "pial_rne",
+        "id",
+        "aesh_id",
+        "contrat",
+        "nature",
+        "debut",
+        "fin",
+        "quotite",
+        "heures",
+        "employeur_rne",
+        "pial_rne",
     ),
     "affectations": ("mission_id", "pial_rne", "annee", "heures"),
     "accompagnements": (
-        "id", "mission_id", "decision_ids", "rne", "debut", "fin", "heures", "maintien",
+        "id",
+        "mission_id",
+        "decision_ids",
+        "rne",
+        "debut",
+        "fin",
+        "heures",
+        "maintien",
         "previsionnel",
     ),
     "candidats": (
-        "id", "nom", "prenom", "email", "telephone", "type", "zones", "statut", "depose_le",
+        "id",
+        "nom",
+        "prenom",
+        "email",
+        "telephone",
+        "type",
+        "zones",
+        "statut",
+        "depose_le",
         "valide_jusqu_au",
     ),
 }
@@ -78,83 +119,466 @@ ANOMALY_RATE = 0.015  # target share of accompaniments per anomaly type
 DEMO_MAIL_DOMAIN = "exemple.test"
 
 PRENOMS: tuple[str, ...] = (
-    "Emma", "Louise", "Jade", "Alice", "Chloé", "Lina", "Léa", "Rose", "Anna", "Mila",
-    "Inès", "Ambre", "Julia", "Mia", "Léna", "Manon", "Juliette", "Zoé", "Agathe", "Lou",
-    "Camille", "Sarah", "Éva", "Romane", "Louna", "Nina", "Jeanne", "Iris", "Lola", "Adèle",
-    "Margaux", "Clémence", "Charlotte", "Lucie", "Maëlys", "Océane", "Émilie", "Élise",
-    "Héloïse", "Noémie", "Anaïs", "Mathilde", "Capucine", "Apolline", "Céleste", "Éléonore",
-    "Gabrielle", "Victoire", "Salomé", "Maëlle", "Clara", "Pauline", "Justine", "Amandine",
-    "Aurélie", "Sandrine", "Nathalie", "Isabelle", "Sophie", "Valérie", "Stéphanie", "Céline",
-    "Virginie", "Karine", "Laëtitia", "Séverine", "Hélène", "Françoise", "Chantal", "Sylvie",
-    "Élodie", "Mélanie", "Gaëlle", "Bérénice", "Anaëlle", "Yasmine", "Aïcha", "Naïs", "Thaïs",
-    "Cécile", "Gabriel", "Léo", "Raphaël", "Louis", "Arthur", "Jules", "Adam", "Maël", "Lucas",
-    "Hugo", "Noah", "Liam", "Gabin", "Sacha", "Paul", "Nathan", "Aaron", "Mohamed", "Ethan",
-    "Tom", "Éden", "Léon", "Noé", "Timéo", "Théo", "Nolan", "Mathis", "Enzo", "Axel",
-    "Antoine", "Baptiste", "Clément", "Maxime", "Alexandre", "Thomas", "Nicolas", "Julien",
-    "Sébastien", "Jérôme", "Stéphane", "Frédéric", "Cédric", "Guillaume", "Benoît", "François",
-    "Rémi", "Jérémy", "Grégory", "Loïc", "Anthony", "Kévin", "Mickaël", "Yannick", "Hervé",
-    "Pascal", "Thierry", "Éric", "Gaël", "Joël", "Noël", "Aurélien", "Valentin", "Quentin",
-    "Corentin", "Bastien", "Kylian", "Amir", "Yanis", "Rayan", "Ilyès", "Mathéo", "Célestin",
-    "Côme", "Élie", "Étienne", "Félix", "Gaspard", "Isaac", "Joseph", "Marius", "Malo",
-    "Martin", "Nathanaël", "Oscar", "Simon", "Victor", "Youssef", "Zacharie",
+    "Emma",
+    "Louise",
+    "Jade",
+    "Alice",
+    "Chloé",
+    "Lina",
+    "Léa",
+    "Rose",
+    "Anna",
+    "Mila",
+    "Inès",
+    "Ambre",
+    "Julia",
+    "Mia",
+    "Léna",
+    "Manon",
+    "Juliette",
+    "Zoé",
+    "Agathe",
+    "Lou",
+    "Camille",
+    "Sarah",
+    "Éva",
+    "Romane",
+    "Louna",
+    "Nina",
+    "Jeanne",
+    "Iris",
+    "Lola",
+    "Adèle",
+    "Margaux",
+    "Clémence",
+    "Charlotte",
+    "Lucie",
+    "Maëlys",
+    "Océane",
+    "Émilie",
+    "Élise",
+    "Héloïse",
+    "Noémie",
+    "Anaïs",
+    "Mathilde",
+    "Capucine",
+    "Apolline",
+    "Céleste",
+    "Éléonore",
+    "Gabrielle",
+    "Victoire",
+    "Salomé",
+    "Maëlle",
+    "Clara",
+    "Pauline",
+    "Justine",
+    "Amandine",
+    "Aurélie",
+    "Sandrine",
+    "Nathalie",
+    "Isabelle",
+    "Sophie",
+    "Valérie",
+    "Stéphanie",
+    "Céline",
+    "Virginie",
+    "Karine",
+    "Laëtitia",
+    "Séverine",
+    "Hélène",
+    "Françoise",
+    "Chantal",
+    "Sylvie",
+    "Élodie",
+    "Mélanie",
+    "Gaëlle",
+    "Bérénice",
+    "Anaëlle",
+    "Yasmine",
+    "Aïcha",
+    "Naïs",
+    "Thaïs",
+    "Cécile",
+    "Gabriel",
+    "Léo",
+    "Raphaël",
+    "Louis",
+    "Arthur",
+    "Jules",
+    "Adam",
+    "Maël",
+    "Lucas",
+    "Hugo",
+    "Noah",
+    "Liam",
+    "Gabin",
+    "Sacha",
+    "Paul",
+    "Nathan",
+    "Aaron",
+    "Mohamed",
+    "Ethan",
+    "Tom",
+    "Éden",
+    "Léon",
+    "Noé",
+    "Timéo",
+    "Théo",
+    "Nolan",
+    "Mathis",
+    "Enzo",
+    "Axel",
+    "Antoine",
+    "Baptiste",
+    "Clément",
+    "Maxime",
+    "Alexandre",
+    "Thomas",
+    "Nicolas",
+    "Julien",
+    "Sébastien",
+    "Jérôme",
+    "Stéphane",
+    "Frédéric",
+    "Cédric",
+    "Guillaume",
+    "Benoît",
+    "François",
+    "Rémi",
+    "Jérémy",
+    "Grégory",
+    "Loïc",
+    "Anthony",
+    "Kévin",
+    "Mickaël",
+    "Yannick",
+    "Hervé",
+    "Pascal",
+    "Thierry",
+    "Éric",
+    "Gaël",
+    "Joël",
+    "Noël",
+    "Aurélien",
+    "Valentin",
+    "Quentin",
+    "Corentin",
+    "Bastien",
+    "Kylian",
+    "Amir",
+    "Yanis",
+    "Rayan",
+    "Ilyès",
+    "Mathéo",
+    "Célestin",
+    "Côme",
+    "Élie",
+    "Étienne",
+    "Félix",
+    "Gaspard",
+    "Isaac",
+    "Joseph",
+    "Marius",
+    "Malo",
+    "Martin",
+    "Nathanaël",
+    "Oscar",
+    "Simon",
+    "Victor",
+    "Youssef",
+    "Zacharie",
 )
 
 NOMS: tuple[str, ...] = (
-    "Martin", "Bernard", "Thomas", "Petit", "Robert", "Richard", "Durand", "Dubois", "Moreau",
-    "Laurent", "Simon", "Michel", "Lefèvre", "Leroy", "Roux", "David", "Bertrand", "Morel",
-    "Fournier", "Girard", "Bonnet", "Dupont", "Lambert", "Fontaine", "Rousseau", "Vincent",
-    "Muller", "Lefebvre", "Faure", "André", "Mercier", "Blanc", "Guérin", "Boyer", "Garnier",
-    "Chevalier", "François", "Legrand", "Gauthier", "Garcia", "Perrin", "Robin", "Clément",
-    "Morin", "Nicolas", "Henry", "Roussel", "Mathieu", "Gautier", "Masson", "Marchand",
-    "Duval", "Denis", "Dumont", "Lemaire", "Noël", "Meyer", "Dufour", "Meunier", "Brun",
-    "Blanchard", "Giraud", "Joly", "Rivière", "Lucas", "Brunet", "Gaillard", "Barbier",
-    "Arnaud", "Martinez", "Gérard", "Roche", "Renard", "Schmitt", "Roy", "Leroux", "Colin",
-    "Vidal", "Caron", "Picard", "Roger", "Fabre", "Aubert", "Lemoine", "Renaud", "Dumas",
-    "Lacroix", "Olivier", "Philippe", "Bourgeois", "Pierre", "Benoît", "Rey", "Leclerc",
-    "Payet", "Rolland", "Leclercq", "Guillaume", "Lecomte", "Lopez", "Dupuy", "Guillot",
-    "Hubert", "Berger", "Carpentier", "Dupré", "Vasseur", "Delattre", "Delcroix", "Descamps",
-    "Devos", "Lemaître", "Lebrun", "Bouchez", "Prévost", "Poulain", "Bénard", "Ménard",
-    "Crépin", "Thévenin", "Lebœuf", "Léger", "Hébert", "Chrétien", "Frémont", "Régnier",
-    "Guéry", "Lefrançois", "Bocquet", "Delmotte", "Dujardin", "Leleu", "Lesage", "Boulanger",
-    "Cordier", "Delhaye", "Delplace", "Deprez", "Duhamel", "Flament", "Fiévet", "Caudron",
-    "Vandamme", "Verhaeghe", "Vermeulen", "Benali", "Haddad", "Diallo", "Traoré", "Nguyen",
-    "Da Silva", "Ferreira", "Kaya", "Mendy", "Moreira", "Desmarais", "Béghin", "Wauquier",
+    "Martin",
+    "Bernard",
+    "Thomas",
+    "Petit",
+    "Robert",
+    "Richard",
+    "Durand",
+    "Dubois",
+    "Moreau",
+    "Laurent",
+    "Simon",
+    "Michel",
+    "Lefèvre",
+    "Leroy",
+    "Roux",
+    "David",
+    "Bertrand",
+    "Morel",
+    "Fournier",
+    "Girard",
+    "Bonnet",
+    "Dupont",
+    "Lambert",
+    "Fontaine",
+    "Rousseau",
+    "Vincent",
+    "Muller",
+    "Lefebvre",
+    "Faure",
+    "André",
+    "Mercier",
+    "Blanc",
+    "Guérin",
+    "Boyer",
+    "Garnier",
+    "Chevalier",
+    "François",
+    "Legrand",
+    "Gauthier",
+    "Garcia",
+    "Perrin",
+    "Robin",
+    "Clément",
+    "Morin",
+    "Nicolas",
+    "Henry",
+    "Roussel",
+    "Mathieu",
+    "Gautier",
+    "Masson",
+    "Marchand",
+    "Duval",
+    "Denis",
+    "Dumont",
+    "Lemaire",
+    "Noël",
+    "Meyer",
+    "Dufour",
+    "Meunier",
+    "Brun",
+    "Blanchard",
+    "Giraud",
+    "Joly",
+    "Rivière",
+    "Lucas",
+    "Brunet",
+    "Gaillard",
+    "Barbier",
+    "Arnaud",
+    "Martinez",
+    "Gérard",
+    "Roche",
+    "Renard",
+    "Schmitt",
+    "Roy",
+    "Leroux",
+    "Colin",
+    "Vidal",
+    "Caron",
+    "Picard",
+    "Roger",
+    "Fabre",
+    "Aubert",
+    "Lemoine",
+    "Renaud",
+    "Dumas",
+    "Lacroix",
+    "Olivier",
+    "Philippe",
+    "Bourgeois",
+    "Pierre",
+    "Benoît",
+    "Rey",
+    "Leclerc",
+    "Payet",
+    "Rolland",
+    "Leclercq",
+    "Guillaume",
+    "Lecomte",
+    "Lopez",
+    "Dupuy",
+    "Guillot",
+    "Hubert",
+    "Berger",
+    "Carpentier",
+    "Dupré",
+    "Vasseur",
+    "Delattre",
+    "Delcroix",
+    "Descamps",
+    "Devos",
+    "Lemaître",
+    "Lebrun",
+    "Bouchez",
+    "Prévost",
+    "Poulain",
+    "Bénard",
+    "Ménard",
+    "Crépin",
+    "Thévenin",
+    "Lebœuf",
+    "Léger",
+    "Hébert",
+    "Chrétien",
+    "Frémont",
+    "Régnier",
+    "Guéry",
+    "Lefrançois",
+    "Bocquet",
+    "Delmotte",
+    "Dujardin",
+    "Leleu",
+    "Lesage",
+    "Boulanger",
+    "Cordier",
+    "Delhaye",
+    "Delplace",
+    "Deprez",
+    "Duhamel",
+    "Flament",
+    "Fiévet",
+    "Caudron",
+    "Vandamme",
+    "Verhaeghe",
+    "Vermeulen",
+    "Benali",
+    "Haddad",
+    "Diallo",
+    "Traoré",
+    "Nguyen",
+    "Da Silva",
+    "Ferreira",
+    "Kaya",
+    "Mendy",
+    "Moreira",
+    "Desmarais",
+    "Béghin",
+    "Wauquier",
 )
 
 PATRONS: tuple[str, ...] = (
-    "Jean Jaurès", "Jules Ferry", "Victor Hugo", "Pablo Picasso", "Louis Pasteur",
-    "Jean Moulin", "Marie Curie", "Jacques Prévert", "Paul Langevin", "Albert Camus",
-    "Jean Macé", "Anatole France", "Émile Zola", "Condorcet", "Voltaire", "Jean de La Fontaine",
-    "Antoine de Saint-Exupéry", "Paul Éluard", "Louis Aragon", "Georges Brassens",
-    "Jules Verne", "Marcel Pagnol", "Alphonse Daudet", "Pierre Mendès France", "Simone Veil",
-    "Lucie Aubrac", "Germaine Tillion", "Louise Michel", "Jean Rostand", "Paul Bert",
-    "Ferdinand Buisson", "Léon Blum", "Aimé Césaire", "Olympe de Gouges", "George Sand",
-    "Colette", "Molière", "Jean Racine", "Montaigne", "Diderot", "Descartes", "Blaise Pascal",
-    "Claude Monet", "Henri Matisse", "Auguste Renoir", "Arthur Rimbaud", "Paul Verlaine",
-    "Guillaume Apollinaire", "Charles Péguy", "Romain Rolland", "Jean Zay", "Joliot-Curie",
-    "Robespierre", "Gambetta", "Lamartine", "Alfred de Musset", "Charles Perrault",
-    "Hector Berlioz", "Maurice Ravel", "Lavoisier", "Gustave Eiffel", "Louis Blériot",
-    "Edmond Rostand", "Jean Monnet", "Nelson Mandela", "Rosa Parks", "Anne Frank",
-    "Jean-Jacques Rousseau", "Camille Claudel", "Marguerite Yourcenar", "Charles de Gaulle",
-    "Irène Joliot-Curie", "Jean Giono", "Boris Vian", "Françoise Dolto", "Maria Montessori",
+    "Jean Jaurès",
+    "Jules Ferry",
+    "Victor Hugo",
+    "Pablo Picasso",
+    "Louis Pasteur",
+    "Jean Moulin",
+    "Marie Curie",
+    "Jacques Prévert",
+    "Paul Langevin",
+    "Albert Camus",
+    "Jean Macé",
+    "Anatole France",
+    "Émile Zola",
+    "Condorcet",
+    "Voltaire",
+    "Jean de La Fontaine",
+    "Antoine de Saint-Exupéry",
+    "Paul Éluard",
+    "Louis Aragon",
+    "Georges Brassens",
+    "Jules Verne",
+    "Marcel Pagnol",
+    "Alphonse Daudet",
+    "Pierre Mendès France",
+    "Simone Veil",
+    "Lucie Aubrac",
+    "Germaine Tillion",
+    "Louise Michel",
+    "Jean Rostand",
+    "Paul Bert",
+    "Ferdinand Buisson",
+    "Léon Blum",
+    "Aimé Césaire",
+    "Olympe de Gouges",
+    "George Sand",
+    "Colette",
+    "Molière",
+    "Jean Racine",
+    "Montaigne",
+    "Diderot",
+    "Descartes",
+    "Blaise Pascal",
+    "Claude Monet",
+    "Henri Matisse",
+    "Auguste Renoir",
+    "Arthur Rimbaud",
+    "Paul Verlaine",
+    "Guillaume Apollinaire",
+    "Charles Péguy",
+    "Romain Rolland",
+    "Jean Zay",
+    "Joliot-Curie",
+    "Robespierre",
+    "Gambetta",
+    "Lamartine",
+    "Alfred de Musset",
+    "Charles Perrault",
+    "Hector Berlioz",
+    "Maurice Ravel",
+    "Lavoisier",
+    "Gustave Eiffel",
+    "Louis Blériot",
+    "Edmond Rostand",
+    "Jean Monnet",
+    "Nelson Mandela",
+    "Rosa Parks",
+    "Anne Frank",
+    "Jean-Jacques Rousseau",
+    "Camille Claudel",
+    "Marguerite Yourcenar",
+    "Charles de Gaulle",
+    "Irène Joliot-Curie",
+    "Jean Giono",
+    "Boris Vian",
+    "Françoise Dolto",
+    "Maria Montessori",
 )
 PLACE_NAMES: tuple[str, ...] = (
-    "Les Tilleuls", "Les Glycines", "Le Petit Prince", "Les Marronniers", "Les Hirondelles",
-    "du Centre", "Les Peupliers", "Les Lilas", "Les Coquelicots", "Les Capucines",
-    "Les Érables", "du Parc", "de la Plaine", "des Prés", "Les Mésanges", "Le Bois Joli",
+    "Les Tilleuls",
+    "Les Glycines",
+    "Le Petit Prince",
+    "Les Marronniers",
+    "Les Hirondelles",
+    "du Centre",
+    "Les Peupliers",
+    "Les Lilas",
+    "Les Coquelicots",
+    "Les Capucines",
+    "Les Érables",
+    "du Parc",
+    "de la Plaine",
+    "des Prés",
+    "Les Mésanges",
+    "Le Bois Joli",
 )
 
 GRADES: tuple[str, ...] = (
-    "PS", "MS", "GS", "CP", "CE1", "CE2", "CM1", "CM2", "6e", "5e", "4e", "3e", "2de", "1re",
+    "PS",
+    "MS",
+    "GS",
+    "CP",
+    "CE1",
+    "CE2",
+    "CM1",
+    "CM2",
+    "6e",
+    "5e",
+    "4e",
+    "3e",
+    "2de",
+    "1re",
     "Tle",
 )
 GRADE_WEIGHTS: tuple[int, ...] = (2, 3, 4, 6, 6, 6, 6, 6, 6, 6, 6, 6, 3, 3, 3)
 # kind of établissement -> (first grade, last grade) it schools
 CYCLES: dict[str, tuple[int, int]] = {
-    "EM": (0, 2), "EE": (3, 7), "EP": (0, 7), "C": (8, 11), "L": (12, 14),
+    "EM": (0, 2),
+    "EE": (3, 7),
+    "EP": (0, 7),
+    "C": (8, 11),
+    "L": (12, 14),
 }
 GROUP_OF_KIND: dict[str, tuple[str, ...]] = {
-    "EM": ("mat",), "EE": ("elem",), "EP": ("mat", "elem"), "C": ("col",), "L": ("lyc",),
+    "EM": ("mat",),
+    "EE": ("elem",),
+    "EP": ("mat", "elem"),
+    "C": ("col",),
+    "L": ("lyc",),
 }
 
 
@@ -310,15 +734,32 @@ class _Generator:
         self.grade_picker = _Picker(range(len(GRADES)), GRADE_WEIGHTS)
         self.kind_picker = _picker([("EM", 15), ("EE", 20), ("EP", 40), ("C", 18), ("L", 7)])
         self.quotite_picker = _picker(
-            [(62, 30), (75, 10), (80, 10), (100, 8), (50, 8), (55, 4), (60, 5), (65, 4),
-             (70, 5), (85, 4), (90, 6), (95, 2)]
+            [
+                (62, 30),
+                (75, 10),
+                (80, 10),
+                (100, 8),
+                (50, 8),
+                (55, 4),
+                (60, 5),
+                (65, 4),
+                (70, 5),
+                (85, 4),
+                (90, 6),
+                (95, 2),
+            ]
         )
-        self.transport_picker = _picker(
-            [("voiture", 60), ("transports en commun", 22), ("", 18)]
-        )
+        self.transport_picker = _picker([("voiture", 60), ("transports en commun", 22), ("", 18)])
         self.statut_picker = _picker(
-            [("incomplete", 30), ("complete", 27), ("en_examen", 20), ("retenue", 8),
-             ("non_retenue", 6), ("retiree", 5), ("supprimee", 4)]
+            [
+                ("incomplete", 30),
+                ("complete", 27),
+                ("en_examen", 20),
+                ("retenue", 8),
+                ("non_retenue", 6),
+                ("retiree", 5),
+                ("supprimee", 4),
+            ]
         )
         self.nature_pickers = {
             (cat, epp): _picker(NATURES[cat][0 if epp else 1])
@@ -369,7 +810,8 @@ class _Generator:
         if dep.code == "075":
             communes = [
                 Commune(
-                    "Paris", f"750{i:02d}",
+                    "Paris",
+                    f"750{i:02d}",
                     round(pref.latitude + rng.uniform(-dep.rayon, dep.rayon), 4),
                     round(pref.longitude + rng.uniform(-1.5 * dep.rayon, 1.5 * dep.rayon), 4),
                 )
@@ -422,8 +864,10 @@ class _Generator:
             key = f"{c.nom}|{c.code_postal}"
             best = min(
                 used_cities,
-                key=lambda i: (cities[i].latitude - c.latitude) ** 2
-                + (cities[i].longitude - c.longitude) ** 2,
+                key=lambda i: (
+                    (cities[i].latitude - c.latitude) ** 2
+                    + (cities[i].longitude - c.longitude) ** 2
+                ),
             )
             nearest[key] = city_secteurs[best]
         referents: dict[str, str] = {}
@@ -482,8 +926,17 @@ class _Generator:
             lon = e.commune.longitude + rng.uniform(-0.012, 0.012)
             self._write(
                 "etablissements",
-                (e.rne, f"{nom}", e.commune.nom, e.commune.code_postal, f"{lat:.5f}",
-                 f"{lon:.5f}", e.pial, e.secteur, f"ce.{e.rne.lower()}@{domain}"),
+                (
+                    e.rne,
+                    f"{nom}",
+                    e.commune.nom,
+                    e.commune.code_postal,
+                    f"{lat:.5f}",
+                    f"{lon:.5f}",
+                    e.pial,
+                    e.secteur,
+                    f"ce.{e.rne.lower()}@{domain}",
+                ),
             )
 
         # some établissements (ULIS, large schools) gather many accompanied students
@@ -532,8 +985,9 @@ class _Generator:
             decisions.extend(self._student(pick_etab, pick_ulis, referents, pial_need))
 
         # AESH, missions, affectations
-        missions = self._staff(n_aesh, pials, pial_need, pial_members, pial_tete, hors,
-                               etabs, commune_picker)
+        missions = self._staff(
+            n_aesh, pials, pial_need, pial_members, pial_tete, hors, etabs, commune_picker
+        )
         pools: dict[str, list[_Mission]] = {}
         hors_i: list[_Mission] = []
         hors_m: list[_Mission] = []
@@ -654,8 +1108,9 @@ class _Generator:
             specs.append((indiv, self._hours(), d1, x, origine))
             indiv2 = indiv if rng.random() < 0.75 else not indiv
             k = rng.choice((0, 0, 1, 1, 2))
-            specs.append((indiv2, self._hours(), x + timedelta(days=1), self._decision_end(k),
-                          "reexamen"))
+            specs.append(
+                (indiv2, self._hours(), x + timedelta(days=1), self._decision_end(k), "reexamen")
+            )
         elif u < 0.208:  # ends inside the current year, no successor
             x = start + timedelta(days=rng.randrange(30, 340))
             d1, _ = self._decision_start(back_max)
@@ -729,8 +1184,16 @@ class _Generator:
             nature = "projet_cible" if rng.random() < 0.9 else "alternatif"
             self._write(
                 "decisions",
-                (did, sid, "individuelle" if ind else "mutualisee", _fmt_h(h) if ind else "",
-                 orig, nature, a.isoformat(), b.isoformat()),
+                (
+                    did,
+                    sid,
+                    "individuelle" if ind else "mutualisee",
+                    _fmt_h(h) if ind else "",
+                    orig,
+                    nature,
+                    a.isoformat(),
+                    b.isoformat(),
+                ),
             )
             out.append(_Decision(did, ind, h if ind else 0.0, a, b, scol_objs, etat))
             if e.pial:
@@ -753,13 +1216,12 @@ class _Generator:
     ) -> list[tuple[_Mission, bool]]:
         rng = self.rng
         y, start, end = self.y, self.start, self.end
-        pial_picker = (
-            _Picker(pials, [pial_need[p] + 1.0 for p in pials]) if pials else None
-        )
+        pial_picker = _Picker(pials, [pial_need[p] + 1.0 for p in pials]) if pials else None
         missions: list[tuple[_Mission, bool]] = []
 
-        def one_mission(aid: str, epp: bool, contrat: str, debut: date, fin: date | None,
-                        quotite: int) -> None:
+        def one_mission(
+            aid: str, epp: bool, contrat: str, debut: date, fin: date | None, quotite: int
+        ) -> None:
             r = rng.random()
             cat = "P" if r < 0.80 else ("I" if rng.random() < 0.6 else "M") if r < 0.95 else "N"
             if pial_picker is None and cat == "P":
@@ -771,8 +1233,7 @@ class _Generator:
             if pial:
                 members = pial_members[pial]
                 employeur = (
-                    pial_tete[pial] if rng.random() < 0.7
-                    else members[rng.randrange(len(members))]
+                    pial_tete[pial] if rng.random() < 0.7 else members[rng.randrange(len(members))]
                 )
             else:
                 pool = hors or etabs
@@ -783,8 +1244,18 @@ class _Generator:
             mid = self._id("MI")
             self._write(
                 "missions",
-                (mid, aid, contrat, nature, debut.isoformat(), fin.isoformat() if fin else "",
-                 str(quotite), _fmt_h(heures) if known else "", employeur.rne, pial),
+                (
+                    mid,
+                    aid,
+                    contrat,
+                    nature,
+                    debut.isoformat(),
+                    fin.isoformat() if fin else "",
+                    str(quotite),
+                    _fmt_h(heures) if known else "",
+                    employeur.rne,
+                    pial,
+                ),
             )
             m = _Mission(mid, debut, fin or date.max, heures, known, cat, pial, [heures] * 12)
             affected = False
@@ -810,10 +1281,21 @@ class _Generator:
             lon = com.longitude + rng.uniform(-0.015, 0.015)
             self._write(
                 "aesh",
-                (aid, "EPP" if epp else "ASSED", nom, prenom, birth.isoformat(), com.nom,
-                 com.code_postal, f"{lat:.5f}", f"{lon:.5f}", self._demo_mail(prenom, nom),
-                 self._phone(), self.transport_picker.pick(rng),
-                 "oui" if rng.random() < 0.07 else "non"),
+                (
+                    aid,
+                    "EPP" if epp else "ASSED",
+                    nom,
+                    prenom,
+                    birth.isoformat(),
+                    com.nom,
+                    com.code_postal,
+                    f"{lat:.5f}",
+                    f"{lon:.5f}",
+                    self._demo_mail(prenom, nom),
+                    self._phone(),
+                    self.transport_picker.pick(rng),
+                    "oui" if rng.random() < 0.07 else "non",
+                ),
             )
             cdi = epp and rng.random() < 0.35
             contrat = "T2-CDI" if cdi else "T2-CDD" if epp else "HT2-CDD"
@@ -858,8 +1340,7 @@ class _Generator:
         n = round(len(decisions) * 0.02)
         m2: list[tuple[str, float]] = []
         if dep.academie == "lille":
-            m2 = [("M2_1D_NORD" if dep.code == "059" else "M2_1D_PDC", 9.0),
-                  ("M2_2D_LILLE", 5.0)]
+            m2 = [("M2_1D_NORD" if dep.code == "059" else "M2_1D_PDC", 9.0), ("M2_2D_LILLE", 5.0)]
         type_picker = _picker([("AESH", 86.0), *m2])
         for _ in range(n):
             cid = self._id("CA")
@@ -877,8 +1358,18 @@ class _Generator:
                 tel = self._phone()
             self._write(
                 "candidats",
-                (cid, nom, prenom, mail, tel, typ, zs, statut, depose.isoformat(),
-                 valide.isoformat()),
+                (
+                    cid,
+                    nom,
+                    prenom,
+                    mail,
+                    tel,
+                    typ,
+                    zs,
+                    statut,
+                    depose.isoformat(),
+                    valide.isoformat(),
+                ),
             )
 
 
@@ -916,8 +1407,11 @@ class _Accompagnements:
         if etab.pial:
             return self.pools.get(etab.pial, [])
         first = self.hors_m if mutual else self.hors_i
-        return first if first and self.rng.random() < 0.8 else (self.hors_i + self.hors_m
-                                                                 or self.all_acc)
+        return (
+            first
+            if first and self.rng.random() < 0.8
+            else (self.hors_i + self.hors_m or self.all_acc)
+        )
 
     def _split(self, a: date, b: date, mutual: bool = False) -> list[tuple[date, date]]:
         """Cut a period into 1-3 consecutive pieces (change of AESH during the year)."""
@@ -969,9 +1463,11 @@ class _Accompagnements:
         gen = self.gen
         chosen: tuple[_Mission, date, date, float] | None = None
         best = -1.0
-        candidates = [mission] if mission is not None else [
-            pool[rng.randrange(len(pool))] for _ in range(min(len(pool), 16))
-        ]
+        candidates = (
+            [mission]
+            if mission is not None
+            else [pool[rng.randrange(len(pool))] for _ in range(min(len(pool), 16))]
+        )
         for m in candidates:
             ca = a if a > m.debut else m.debut
             cb = b if b < m.fin else m.fin
@@ -1003,13 +1499,22 @@ class _Accompagnements:
                 elif t == 2 and cb < b:
                     cb = min(b, m.fin + k)
                 elif (
-                    t == 3 and dec.indiv and scol is not None and ca == dec.debut
-                    and scol.debut < dec.debut and m.debut < dec.debut
+                    t == 3
+                    and dec.indiv
+                    and scol is not None
+                    and ca == dec.debut
+                    and scol.debut < dec.debut
+                    and m.debut < dec.debut
                 ):
                     ca = max(self.start, scol.debut, m.debut, dec.debut - k)
                 elif (
-                    t == 8 and dec.indiv and scol is not None and cb == dec.fin
-                    and dec.fin < self.end and scol.fin > dec.fin and m.fin > dec.fin
+                    t == 8
+                    and dec.indiv
+                    and scol is not None
+                    and cb == dec.fin
+                    and dec.fin < self.end
+                    and scol.fin > dec.fin
+                    and m.fin > dec.fin
                 ):
                     cb = min(self.end, scol.fin, m.fin, dec.fin + k)
                 elif t == 4:
@@ -1032,9 +1537,17 @@ class _Accompagnements:
         self.n += 1
         gen._write(
             "accompagnements",
-            (gen._id("AC"), m.id, "|".join(sorted(d.id for d in decs)), rne, ca.isoformat(),
-             cb.isoformat(), _fmt_h(h), "1" if maintien else "0",
-             "1" if rng.random() < 0.03 else "0"),
+            (
+                gen._id("AC"),
+                m.id,
+                "|".join(sorted(d.id for d in decs)),
+                rne,
+                ca.isoformat(),
+                cb.isoformat(),
+                _fmt_h(h),
+                "1" if maintien else "0",
+                "1" if rng.random() < 0.03 else "0",
+            ),
         )
         return m
 
@@ -1079,12 +1592,26 @@ class _Accompagnements:
                         if placed is not None:
                             last, last_h = placed, h
                 if (
-                    last is not None and not partial and not d.successor and d.fin < end
-                    and b == d.fin and s.fin > d.fin and rng.random() < 0.35
+                    last is not None
+                    and not partial
+                    and not d.successor
+                    and d.fin < end
+                    and b == d.fin
+                    and s.fin > d.fin
+                    and rng.random() < 0.35
                 ):
                     mb = min(end, s.fin)
-                    self.place(pool, [d], s.etab, d.fin + timedelta(days=1), mb, last_h, s,
-                               maintien=True, mission=last)
+                    self.place(
+                        pool,
+                        [d],
+                        s.etab,
+                        d.fin + timedelta(days=1),
+                        mb,
+                        last_h,
+                        s,
+                        maintien=True,
+                        mission=last,
+                    )
         for entries in mutual:
             if entries:
                 self._mutual(entries)
@@ -1189,9 +1716,7 @@ def generate(
     with ExitStack() as stack:
         writers: dict[str, _RowWriter] = {}
         for kind in KINDS:
-            f = stack.enter_context(
-                (out / f"{kind}.csv").open("w", encoding="utf-8", newline="")
-            )
+            f = stack.enter_context((out / f"{kind}.csv").open("w", encoding="utf-8", newline=""))
             w = csv.writer(f, delimiter=";", lineterminator="\n")
             w.writerow(HEADERS[kind])
             writers[kind] = w
@@ -1199,6 +1724,5 @@ def generate(
         for code in codes:
             dep = DEPARTEMENTS_BY_CODE[code]
             share = DEPARTEMENT_FRACTION if scale == "departement" else dep.population / total_pop
-            gen.department(dep, NATIONAL_DECISIONS * share * volume,
-                           NATIONAL_AESH * share * volume)
+            gen.department(dep, NATIONAL_DECISIONS * share * volume, NATIONAL_AESH * share * volume)
     return dict(gen.counts)

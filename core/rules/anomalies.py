@@ -114,9 +114,7 @@ def check(
             if e > m_fin:  # an open-ended mission ends at FAR
                 out.append(Anomaly(2, aid, {"fin": _day(e), "mission_fin": _day(m_fin)}))
             if h > m_heures + EPS:
-                out.append(
-                    Anomaly(6, aid, {"heures": h, "mission_heures": m_heures, "jour": None})
-                )
+                out.append(Anomaly(6, aid, {"heures": h, "mission_heures": m_heures, "jour": None}))
             aesh_inactif = aesh_id in inactive_aesh
             if not m_actif or aesh_inactif:
                 params = {

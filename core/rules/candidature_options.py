@@ -7,10 +7,30 @@ sentences; departments may replace the zones in their settings (`valeurs["zones"
 from __future__ import annotations
 
 ZONES: dict[str, tuple[str, ...]] = {
-    "062": ("Arras", "Béthune", "Boulogne-sur-Mer", "Calais", "Hénin-Carvin", "Lens",
-            "Liévin", "Montreuil", "Saint-Omer"),
-    "059": ("Lille", "Roubaix", "Tourcoing", "Villeneuve-d'Ascq", "Douai", "Valenciennes",
-            "Cambrai", "Dunkerque", "Maubeuge", "Avesnes-sur-Helpe", "Hazebrouck"),
+    "062": (
+        "Arras",
+        "Béthune",
+        "Boulogne-sur-Mer",
+        "Calais",
+        "Hénin-Carvin",
+        "Lens",
+        "Liévin",
+        "Montreuil",
+        "Saint-Omer",
+    ),
+    "059": (
+        "Lille",
+        "Roubaix",
+        "Tourcoing",
+        "Villeneuve-d'Ascq",
+        "Douai",
+        "Valenciennes",
+        "Cambrai",
+        "Dunkerque",
+        "Maubeuge",
+        "Avesnes-sur-Helpe",
+        "Hazebrouck",
+    ),
 }
 
 RQTH = ("oui", "non", "en_cours")
@@ -18,20 +38,38 @@ TEMPS = ("plein", "partiel")
 
 DISCIPLINES_1D = ("Apprentissage",)
 DISCIPLINES_2D = (
-    "Allemand", "Anglais", "Arts plastiques", "Documentation", "Économie et gestion",
-    "Éducation musicale", "Éducation physique et sportive", "Espagnol", "Histoire-géographie",
-    "Lettres classiques", "Lettres modernes", "Mathématiques", "Philosophie",
-    "Physique-chimie", "Sciences de la vie et de la Terre", "Sciences économiques et sociales",
+    "Allemand",
+    "Anglais",
+    "Arts plastiques",
+    "Documentation",
+    "Économie et gestion",
+    "Éducation musicale",
+    "Éducation physique et sportive",
+    "Espagnol",
+    "Histoire-géographie",
+    "Lettres classiques",
+    "Lettres modernes",
+    "Mathématiques",
+    "Philosophie",
+    "Physique-chimie",
+    "Sciences de la vie et de la Terre",
+    "Sciences économiques et sociales",
     "Technologie",
 )
 UNIVERSITES = (
-    "Université de Lille", "Université d'Artois", "Université du Littoral Côte d'Opale",
-    "Université Polytechnique Hauts-de-France", "Université catholique de Lille",
+    "Université de Lille",
+    "Université d'Artois",
+    "Université du Littoral Côte d'Opale",
+    "Université Polytechnique Hauts-de-France",
+    "Université catholique de Lille",
 )
 COMPOSANTES = (
-    "INSPE Lille HdF — site de Villeneuve-d'Ascq", "INSPE Lille HdF — site de Lille",
-    "INSPE Lille HdF — site d'Arras", "INSPE Lille HdF — site de Douai",
-    "INSPE Lille HdF — site d'Outreau", "INSPE Lille HdF — site de Valenciennes",
+    "INSPE Lille HdF — site de Villeneuve-d'Ascq",
+    "INSPE Lille HdF — site de Lille",
+    "INSPE Lille HdF — site d'Arras",
+    "INSPE Lille HdF — site de Douai",
+    "INSPE Lille HdF — site d'Outreau",
+    "INSPE Lille HdF — site de Valenciennes",
     "INSPE Lille HdF — site de Gravelines",
 )
 NIVEAUX = ("M1",)
@@ -50,8 +88,9 @@ ZONE_DEPARTEMENTS_BY_TYPE: dict[str, tuple[str, ...]] = {
 }
 
 
-def zones_for(departement: str | None, type_: str | None = None,
-              overrides: dict[str, object] | None = None) -> tuple[str, ...]:
+def zones_for(
+    departement: str | None, type_: str | None = None, overrides: dict[str, object] | None = None
+) -> tuple[str, ...]:
     """Zones offered: the campaign's departments for M2, else the candidate's department."""
     if type_ in ZONE_DEPARTEMENTS_BY_TYPE:
         return tuple(z for dep in ZONE_DEPARTEMENTS_BY_TYPE[type_] for z in ZONES[dep])

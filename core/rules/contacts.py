@@ -26,12 +26,15 @@ BY_TYPE: dict[str, str] = {
 }
 
 
-def contacts_for(departement: str | None, type_: str | None = None,
-                 overrides: dict[str, object] | None = None) -> Contacts:
+def contacts_for(
+    departement: str | None, type_: str | None = None, overrides: dict[str, object] | None = None
+) -> Contacts:
     base = DEFAULTS.get(departement or "", Contacts(PLATEFORME, DEFAULTS["062"].campagne))
     if overrides:
-        base = Contacts(str(overrides.get("plateforme") or base.plateforme),
-                        str(overrides.get("campagne") or base.campagne))
+        base = Contacts(
+            str(overrides.get("plateforme") or base.plateforme),
+            str(overrides.get("campagne") or base.campagne),
+        )
     if type_ in BY_TYPE:
         return Contacts(base.plateforme, BY_TYPE[type_])
     return base

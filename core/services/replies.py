@@ -37,7 +37,10 @@ async def already_processed(session: AsyncSession, key: str) -> bool:
 
 
 async def handle_mail(
-    session: AsyncSession, settings: Settings, store: FileStore, mail: IncomingMail,
+    session: AsyncSession,
+    settings: Settings,
+    store: FileStore,
+    mail: IncomingMail,
     today: date | None = None,
 ) -> str:
     """Apply one mail and record it; returns the outcome code (never raises on bad input)."""
@@ -50,7 +53,10 @@ async def handle_mail(
 
 
 async def handle_mails(
-    session: AsyncSession, settings: Settings, store: FileStore, mails: Sequence[IncomingMail],
+    session: AsyncSession,
+    settings: Settings,
+    store: FileStore,
+    mails: Sequence[IncomingMail],
     today: date | None = None,
 ) -> list[str]:
     """Apply mails in order, in the caller's transaction, and record each; one outcome code
@@ -89,7 +95,8 @@ def _renewal_token(settings: Settings, mail: IncomingMail) -> tuple[str, int, in
 
 
 async def _preload(
-    session: AsyncSession, mails: Sequence[IncomingMail],
+    session: AsyncSession,
+    mails: Sequence[IncomingMail],
     renewals: Sequence[tuple[str, int, int] | None],
 ) -> list[object]:
     """Load the candidatures and candidates the batch answers into the session, so that
@@ -109,12 +116,17 @@ async def _preload(
 
 
 async def _decide(
-    session: AsyncSession, settings: Settings, store: FileStore, mail: IncomingMail,
-    renewal: tuple[str, int, int] | None, today: date | None,
+    session: AsyncSession,
+    settings: Settings,
+    store: FileStore,
+    mail: IncomingMail,
+    renewal: tuple[str, int, int] | None,
+    today: date | None,
 ) -> tuple[str, int | None]:
     if mail.bounced:
         await session.execute(
-            update(Candidat).where(Candidat.email.in_([a.lower() for a in mail.bounced]))
+            update(Candidat)
+            .where(Candidat.email.in_([a.lower() for a in mail.bounced]))
             .values(email_bouncing=True)
         )
         return "rebond", None
@@ -130,10 +142,16 @@ async def _decide(
     if candidat is None:
         return "ferme", cand_id
     if not mail.sender or (candidat.email or "").lower() != mail.sender.lower():
-        await journal.record(session, "candidature.reponse_ignoree", "candidature", str(cand_id),
-                             departement=cand.departement,
-                             changes={"raison": "expediteur_different"})
+        await journal.record(
+            session,
+            "candidature.reponse_ignoree",
+            "candidature",
+            str(cand_id),
+            departement=cand.departement,
+            changes={"raison": "expediteur_different"},
+        )
         return "expediteur_different", cand_id
     outcome = await candidatures.apply_renewal_answer(
-        session, settings, store, cand_id, mail.answer, today=today, stamp=stamp, source="mail")
+        session, settings, store, cand_id, mail.answer, today=today, stamp=stamp, source="mail"
+    )
     return outcome, cand_id

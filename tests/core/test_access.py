@@ -576,8 +576,9 @@ async def test_cli_admin_agents_reset_and_revoke(tmp_path: Path) -> None:
     [agent] = json.loads(listed.stdout)
     assert agent["id"] == enrolment.user_id and agent["telegram"] is True
     assert agent["second_facteur"] == "a_confirmer"
-    assert agent["roles"] == [{"role": "superviseur", "departement": "062", "secteurs": None,
-                               "pial_rne": None}]
+    assert agent["roles"] == [
+        {"role": "superviseur", "departement": "062", "secteurs": None, "pial_rne": None}
+    ]
     assert str(TG) not in listed.stdout  # no Telegram number printed
     text = _aesh(tmp_path, "admin", "agents").stdout
     assert "superviseur — département 062" in text and "à confirmer" in text
@@ -586,7 +587,9 @@ async def test_cli_admin_agents_reset_and_revoke(tmp_path: Path) -> None:
     assert reset.returncode == 0 and "réinitialisé" in reset.stdout, reset.stderr
     revoked = _aesh(tmp_path, "admin", "revoke", str(enrolment.user_id))
     assert revoked.returncode == 0 and "retiré" in revoked.stdout, revoked.stderr
-    assert json.loads(_aesh(tmp_path, "admin", "agents", "--departement", "062",
-                            "--json").stdout) == []
+    assert (
+        json.loads(_aesh(tmp_path, "admin", "agents", "--departement", "062", "--json").stdout)
+        == []
+    )
     unknown = _aesh(tmp_path, "admin", "revoke", "999")
     assert unknown.returncode == 1 and "999" in unknown.stderr and unknown.stdout == ""

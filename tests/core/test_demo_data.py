@@ -17,21 +17,71 @@ START, END = date(ANNEE, 9, 1), date(ANNEE + 1, 8, 31)
 
 # interfaces.md section 4 (scolarisations: the optional `id` included)
 SPEC_COLUMNS: dict[str, list[str]] = {
-    "etablissements": ["rne", "nom", "commune", "code_postal", "latitude", "longitude",
-                       "pial_rne", "secteur", "email"],
-    "eleves": ["id", "nom", "prenom", "date_naissance", "secteur", "dossier_etat",
-               "erseh_email"],
+    "etablissements": [
+        "rne",
+        "nom",
+        "commune",
+        "code_postal",
+        "latitude",
+        "longitude",
+        "pial_rne",
+        "secteur",
+        "email",
+    ],
+    "eleves": ["id", "nom", "prenom", "date_naissance", "secteur", "dossier_etat", "erseh_email"],
     "scolarisations": ["eleve_id", "rne", "debut", "fin", "classe", "id"],
     "decisions": ["id", "eleve_id", "type", "heures", "origine", "nature", "debut", "fin"],
-    "aesh": ["id", "source", "nom", "prenom", "date_naissance", "commune", "code_postal",
-             "latitude", "longitude", "email", "telephone", "transport", "rqth"],
-    "missions": ["id", "aesh_id", "contrat", "nature", "debut", "fin", "quotite", "heures",
-                 "employeur_rne", "pial_rne"],
+    "aesh": [
+        "id",
+        "source",
+        "nom",
+        "prenom",
+        "date_naissance",
+        "commune",
+        "code_postal",
+        "latitude",
+        "longitude",
+        "email",
+        "telephone",
+        "transport",
+        "rqth",
+    ],
+    "missions": [
+        "id",
+        "aesh_id",
+        "contrat",
+        "nature",
+        "debut",
+        "fin",
+        "quotite",
+        "heures",
+        "employeur_rne",
+        "pial_rne",
+    ],
     "affectations": ["mission_id", "pial_rne", "annee", "heures"],
-    "accompagnements": ["id", "mission_id", "decision_ids", "rne", "debut", "fin", "heures",
-                        "maintien", "previsionnel"],
-    "candidats": ["id", "nom", "prenom", "email", "telephone", "type", "zones", "statut",
-                  "depose_le", "valide_jusqu_au"],
+    "accompagnements": [
+        "id",
+        "mission_id",
+        "decision_ids",
+        "rne",
+        "debut",
+        "fin",
+        "heures",
+        "maintien",
+        "previsionnel",
+    ],
+    "candidats": [
+        "id",
+        "nom",
+        "prenom",
+        "email",
+        "telephone",
+        "type",
+        "zones",
+        "statut",
+        "depose_le",
+        "valide_jusqu_au",
+    ],
 }
 DATE_COLUMNS: dict[str, list[str]] = {
     "eleves": ["date_naissance"],
@@ -42,11 +92,37 @@ DATE_COLUMNS: dict[str, list[str]] = {
     "accompagnements": ["debut", "fin"],
     "candidats": ["depose_le", "valide_jusqu_au"],
 }
-NATURES_EPP_T2 = {"HI1D", "HI2D", "HM1D", "HM2D", "HP1D", "HP2D", "HPIN", "AHRE", "HC1D",
-                  "HC2D", "AE1D", "AE2D"}
+NATURES_EPP_T2 = {
+    "HI1D",
+    "HI2D",
+    "HM1D",
+    "HM2D",
+    "HP1D",
+    "HP2D",
+    "HPIN",
+    "AHRE",
+    "HC1D",
+    "HC2D",
+    "AE1D",
+    "AE2D",
+}
 NATURES_ASSED = {"EI1D", "EI2D", "AM1D", "AM2D", "PI1D", "PI2D", "PIIN", "HC1O", "HC2O"}
-ACCOMPANYING = {"HI1D", "HI2D", "HM1D", "HM2D", "HP1D", "HP2D", "HPIN", "EI1D", "EI2D",
-                "AM1D", "AM2D", "PI1D", "PI2D", "PIIN"}
+ACCOMPANYING = {
+    "HI1D",
+    "HI2D",
+    "HM1D",
+    "HM2D",
+    "HP1D",
+    "HP2D",
+    "HPIN",
+    "EI1D",
+    "EI2D",
+    "AM1D",
+    "AM2D",
+    "PI1D",
+    "PI2D",
+    "PIIN",
+}
 PIAL_NATURES = {"HP1D", "HP2D", "HPIN", "PI1D", "PI2D", "PIIN"}
 UAI_KEYS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -165,10 +241,14 @@ def test_dates_are_well_formed(dep: Data) -> None:
 
 
 def test_decimals_use_a_dot(dep: Data) -> None:
-    for kind, cols in (("etablissements", ["latitude", "longitude"]),
-                       ("aesh", ["latitude", "longitude"]),
-                       ("decisions", ["heures"]), ("missions", ["heures"]),
-                       ("affectations", ["heures"]), ("accompagnements", ["heures"])):
+    for kind, cols in (
+        ("etablissements", ["latitude", "longitude"]),
+        ("aesh", ["latitude", "longitude"]),
+        ("decisions", ["heures"]),
+        ("missions", ["heures"]),
+        ("affectations", ["heures"]),
+        ("accompagnements", ["heures"]),
+    ):
         for r in dep.rows[kind]:
             for c in cols:
                 assert "," not in r[c]
@@ -183,8 +263,12 @@ def test_decimals_use_a_dot(dep: Data) -> None:
 def test_ids_unique_and_well_formed(which: str, request: pytest.FixtureRequest) -> None:
     data: Data = request.getfixturevalue(which)
     patterns = {
-        "eleves": r"EL\d{7}", "scolarisations": r"SC\d{7}", "decisions": r"DE\d{7}",
-        "aesh": r"AE\d{7}", "missions": r"MI\d{7}", "accompagnements": r"AC\d{7}",
+        "eleves": r"EL\d{7}",
+        "scolarisations": r"SC\d{7}",
+        "decisions": r"DE\d{7}",
+        "aesh": r"AE\d{7}",
+        "missions": r"MI\d{7}",
+        "accompagnements": r"AC\d{7}",
         "candidats": r"CA\d{7}",
     }
     for kind, pattern in patterns.items():
@@ -414,7 +498,8 @@ def test_accompagnements_are_consistent(dep: Data) -> None:
     assert sum(r["maintien"] == "1" for r in accs) / n < 0.03
     assert 0.01 <= sum(r["previsionnel"] == "1" for r in accs) / n <= 0.05
     over_notified = sum(
-        1 for r in accs
+        1
+        for r in accs
         if "|" not in r["decision_ids"]
         and dep.decision[r["decision_ids"]]["type"] == "individuelle"
         and float(r["heures"]) > float(dep.decision[r["decision_ids"]]["heures"])
@@ -427,8 +512,11 @@ def test_current_year_coverage_mix(dep: Data) -> None:
     none = partial = complete = 0
     for did, r in dep.decision.items():
         a, b = max(START, _d(r["debut"])), min(END, _d(r["fin"]))
-        accs = [(_d(x["debut"]), _d(x["fin"]), float(x["heures"]))
-                for x in dep.acc_by_dec.get(did, []) if x["maintien"] == "0"]
+        accs = [
+            (_d(x["debut"]), _d(x["fin"]), float(x["heures"]))
+            for x in dep.acc_by_dec.get(did, [])
+            if x["maintien"] == "0"
+        ]
         need_h = float(r["heures"]) if r["type"] == "individuelle" else 1.0
         need = got = 0.0
         day = a
@@ -500,8 +588,16 @@ def test_candidats(dep: Data) -> None:
     rows = dep.rows["candidats"]
     zones = {r["secteur"].rsplit(" ", 1)[0] for r in dep.rows["etablissements"]}
     statuts = Counter(r["statut"] for r in rows)
-    assert set(statuts) <= {"brouillon", "incomplete", "complete", "en_examen", "retenue",
-                            "non_retenue", "retiree", "supprimee"}
+    assert set(statuts) <= {
+        "brouillon",
+        "incomplete",
+        "complete",
+        "en_examen",
+        "retenue",
+        "non_retenue",
+        "retiree",
+        "supprimee",
+    }
     assert (statuts["incomplete"] + statuts["complete"] + statuts["en_examen"]) / len(rows) > 0.5
     types = Counter(r["type"] for r in rows)
     assert types["AESH"] / len(rows) > 0.7

@@ -344,9 +344,7 @@ def test_prepared_faces_are_numbered_and_listed_right_in_every_document() -> Non
         reader = PdfReader(io.BytesIO(pdf.render(markup)), strict=True)
         assert len(reader.pages) == pages
         for n, page in enumerate(reader.pages, start=1):
-            faces = {
-                str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()
-            }
+            faces = {str(f.get_object()["/BaseFont"]) for f in page["/Resources"]["/Font"].values()}
             assert all(name.startswith("/MPDFAA+") for name in faces)
             text = " ".join(page.extract_text().split())
             assert f"Page {n} / {pages}" in text

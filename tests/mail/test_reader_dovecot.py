@@ -190,12 +190,14 @@ SM = async_sessionmaker[AsyncSession]
 
 async def new_candidature(sm: SM, settings: Settings, email: str, nom: str = "Dupré") -> int:
     """A validated candidate with one submitted AESH candidature (valid until ASKED)."""
-    reg = svc.Registration("Mme", nom, "Chloé", date(1990, 7, 14), email, "06 12 34 56 78",
-                           "Arras", "62000")
+    reg = svc.Registration(
+        "Mme", nom, "Chloé", date(1990, 7, 14), email, "06 12 34 56 78", "Arras", "62000"
+    )
     async with sm() as s, s.begin():
         c = await svc.register(s, settings, reg)
-        mail = await s.scalar(select(OutboxMail).where(OutboxMail.kind == "validation",
-                                                       OutboxMail.to_addr == email))
+        mail = await s.scalar(
+            select(OutboxMail).where(OutboxMail.kind == "validation", OutboxMail.to_addr == email)
+        )
         assert mail is not None
         code = re.search(r"\b(\d{6})\b", mail.body_text)
         assert code
@@ -213,8 +215,11 @@ async def sweep(sm: SM, settings: Settings, store: FileStore) -> list[int]:
 async def question(sm: SM, cand_id: int) -> tuple[str, str]:
     """(Message-ID, Reply-To) of the renewal question queued for `cand_id`."""
     async with sm() as s:
-        row = await s.scalar(select(OutboxMail).where(OutboxMail.kind == "renewal",
-                                                      OutboxMail.candidature_id == cand_id))
+        row = await s.scalar(
+            select(OutboxMail).where(
+                OutboxMail.kind == "renewal", OutboxMail.candidature_id == cand_id
+            )
+        )
     assert row is not None and row.reply_to
     return row.message_id, row.reply_to
 
@@ -226,9 +231,17 @@ async def asked(sm: SM, settings: Settings, store: FileStore, email: str) -> tup
     return cand_id, mid, reply_to
 
 
-def reply(sender: str, to: str, in_reply_to: str | None, body: str, *,
-          subject: str = "Re: Votre candidature AESH", html: str | None = None,
-          headers: dict[str, str] | None = None, quote: bool = True) -> bytes:
+def reply(
+    sender: str,
+    to: str,
+    in_reply_to: str | None,
+    body: str,
+    *,
+    subject: str = "Re: Votre candidature AESH",
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+    quote: bool = True,
+) -> bytes:
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -241,8 +254,12 @@ def reply(sender: str, to: str, in_reply_to: str | None, body: str, *,
     for name, value in (headers or {}).items():
         msg[name] = value
     if quote:
-        body += "\n\nLe ven. 10 juil. 2026 à 08:00, Service école inclusive <" + FROM + \
-            "> a écrit :\n" + "".join(f"> {line}\n" for line in QUESTION.splitlines())
+        body += (
+            "\n\nLe ven. 10 juil. 2026 à 08:00, Service école inclusive <"
+            + FROM
+            + "> a écrit :\n"
+            + "".join(f"> {line}\n" for line in QUESTION.splitlines())
+        )
     if html is not None:
         msg.set_content(html, subtype="html")
     else:
@@ -250,8 +267,9 @@ def reply(sender: str, to: str, in_reply_to: str | None, body: str, *,
     return bytes(msg)
 
 
-def raw_reply(sender: str, to: str, in_reply_to: str, body: bytes, content_type: str,
-              extra: str = "") -> bytes:
+def raw_reply(
+    sender: str, to: str, in_reply_to: str, body: bytes, content_type: str, extra: str = ""
+) -> bytes:
     """A reply as some clients write it, with the body bytes exactly as given."""
     head = (
         f"From: {sender}\r\nTo: {to}\r\nSubject: Re: Votre candidature\r\n"
@@ -293,8 +311,11 @@ async def test_lifecycle_keep_through_smtp_and_imap(
     cand_id = await new_candidature(sessionmaker, settings, email)
     assert await sweep(sessionmaker, settings, store) == [cand_id]
     await flush(sessionmaker, settings)
-    [question_mail] = [m for m in smtp.messages() if email in str(m["To"])
-                       and str(m["Message-ID"]).startswith("<renewal-")]
+    [question_mail] = [
+        m
+        for m in smtp.messages()
+        if email in str(m["To"]) and str(m["Message-ID"]).startswith("<renewal-")
+    ]
     mid, reply_to = str(question_mail["Message-ID"]), str(question_mail["Reply-To"])
     assert reply_to.startswith("aesh+r") and reply_to.endswith("@dsden62.test")
     # Queued in bulk by the sweep, rendered by the sender: it must read as a full mail.
@@ -312,8 +333,15 @@ async def test_lifecycle_keep_through_smtp_and_imap(
     assert report == PollReport(seen=1, applied=1)
     renewed = await cand(sessionmaker, cand_id)
     assert renewed.valide_jusqu_au == RENEWED and renewed.relance_le is None
-    assert await count(sessionmaker, OutboxMail, OutboxMail.kind == "renewal_confirmed",
-                       OutboxMail.status == "pending") == 1
+    assert (
+        await count(
+            sessionmaker,
+            OutboxMail,
+            OutboxMail.kind == "renewal_confirmed",
+            OutboxMail.status == "pending",
+        )
+        == 1
+    )
     smtp.clear()
     await flush(sessionmaker, settings)
     [confirmation] = smtp.messages()
@@ -388,8 +416,16 @@ async def test_automatic_mail_changes_nothing(
     else:
         headers, subject = AUTOMATIC[kind]
         # Said "oui" and carries a genuine token: only its automatic nature stops it.
-        box.append(reply(email, reply_to, mid, "Oui, je maintiens.\nJe suis absente "
-                         "jusqu'au 20 juillet.", subject=subject, headers=headers))
+        box.append(
+            reply(
+                email,
+                reply_to,
+                mid,
+                "Oui, je maintiens.\nJe suis absente jusqu'au 20 juillet.",
+                subject=subject,
+                headers=headers,
+            )
+        )
     report = await poll(sessionmaker, settings, store)
 
     assert report == PollReport(seen=1, automatic=1)
@@ -432,8 +468,14 @@ async def test_forged_or_altered_token_is_ignored(
     altered = good[:-1] + ("0" if good[-1] != "0" else "1")
     forged = re.sub(r"^r(\d+)x", lambda m: f"r{int(m.group(1)) + 1}x", good)  # another id
     for bad in (altered, forged):
-        box.append(reply(email, f"aesh+{bad}@dsden62.test", f"<renewal-{bad}@dsden62.test>",
-                         "Non, je retire ma candidature"))
+        box.append(
+            reply(
+                email,
+                f"aesh+{bad}@dsden62.test",
+                f"<renewal-{bad}@dsden62.test>",
+                "Non, je retire ma candidature",
+            )
+        )
     box.append(reply(email, FROM, None, "Non, je retire ma candidature"))  # no token at all
     assert await poll(sessionmaker, settings, store) == PollReport(seen=3, ignored=3)
     assert await outcomes(sessionmaker) == ["jeton_invalide", "jeton_invalide", "sans_jeton"]
@@ -460,10 +502,12 @@ async def test_html_only_reply(
 ) -> None:
     email = "hugo.petit@exemple.test"
     cand_id, mid, reply_to = await asked(sessionmaker, settings, store, email)
-    html = ("<html><body><div dir='ltr'>Oui, je maintiens ma candidature.</div><br>"
-            "<div class='gmail_quote'>Le ven. 10 juil. 2026 à 08:00, Service a écrit :"
-            "<blockquote>Souhaitez-vous la maintenir ? Répondez « Non » pour la retirer."
-            "</blockquote></div></body></html>")
+    html = (
+        "<html><body><div dir='ltr'>Oui, je maintiens ma candidature.</div><br>"
+        "<div class='gmail_quote'>Le ven. 10 juil. 2026 à 08:00, Service a écrit :"
+        "<blockquote>Souhaitez-vous la maintenir ? Répondez « Non » pour la retirer."
+        "</blockquote></div></body></html>"
+    )
     box.append(reply(email, reply_to, mid, "", html=html, quote=False))
     assert (await poll(sessionmaker, settings, store)).applied == 1
     assert (await cand(sessionmaker, cand_id)).valide_jusqu_au == RENEWED
@@ -472,19 +516,25 @@ async def test_html_only_reply(
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
-        ("text/plain; charset=iso-8859-1",
-         "Oui, je maintiens ma candidature. Très cordialement, Hélène".encode("latin-1")),
-        ("text/plain; charset=x-inconnu-42",
-         "Oui, je souhaite la conserver. Merci beaucoup, Hélène Lefèvre".encode()),
-        ("text/plain; charset=iso-8859-1",
-         "Je ne souhaite pas maintenir ma candidature, j'ai trouvé un poste. Hélène"
-         .encode("latin-1")),
+        (
+            "text/plain; charset=iso-8859-1",
+            "Oui, je maintiens ma candidature. Très cordialement, Hélène".encode("latin-1"),
+        ),
+        (
+            "text/plain; charset=x-inconnu-42",
+            "Oui, je souhaite la conserver. Merci beaucoup, Hélène Lefèvre".encode(),
+        ),
+        (
+            "text/plain; charset=iso-8859-1",
+            "Je ne souhaite pas maintenir ma candidature, j'ai trouvé un poste. Hélène".encode(
+                "latin-1"
+            ),
+        ),
     ],
     ids=["latin-1", "unknown-charset", "latin-1-withdraw"],
 )
 async def test_charsets(
-    content_type: str, body: bytes, sessionmaker: SM, settings: Settings, store: FileStore,
-    box: Box
+    content_type: str, body: bytes, sessionmaker: SM, settings: Settings, store: FileStore, box: Box
 ) -> None:
     email = "helene.lefevre@exemple.test"
     cand_id, mid, reply_to = await asked(sessionmaker, settings, store, email)
@@ -529,10 +579,14 @@ async def test_truncated_mime_is_still_read(
 ) -> None:
     email = "eva.morel@exemple.test"
     cand_id, mid, reply_to = await asked(sessionmaker, settings, store, email)
-    raw = raw_reply(email, reply_to, mid,
-                    b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOui je maintiens\r\n"
-                    b"--b1\r\nContent-Type: text/html\r\n\r\n<p>Oui je main",
-                    'multipart/alternative; boundary="b1"')
+    raw = raw_reply(
+        email,
+        reply_to,
+        mid,
+        b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOui je maintiens\r\n"
+        b"--b1\r\nContent-Type: text/html\r\n\r\n<p>Oui je main",
+        'multipart/alternative; boundary="b1"',
+    )
     box.append(raw)
     assert (await poll(sessionmaker, settings, store)).applied == 1
     assert (await cand(sessionmaker, cand_id)).valide_jusqu_au == RENEWED
@@ -591,8 +645,9 @@ async def test_uidvalidity_change_rereads_without_applying_twice(
     assert report == PollReport(seen=3, applied=1, already=2)
     for cand_id in ids:
         assert (await cand(sessionmaker, cand_id)).valide_jusqu_au == RENEWED
-    assert await count(sessionmaker, JournalEntry,
-                       JournalEntry.kind == "candidature.maintenue") == 3
+    assert (
+        await count(sessionmaker, JournalEntry, JournalEntry.kind == "candidature.maintenue") == 3
+    )
     assert box.count("Reponses") == 0
 
     # Same again, with only the stored value changed.
@@ -605,8 +660,11 @@ async def test_uidvalidity_change_rereads_without_applying_twice(
 
 
 async def test_committed_but_not_moved_is_only_moved(
-    sessionmaker: SM, settings: Settings, store: FileStore, box: Box,
-    monkeypatch: pytest.MonkeyPatch
+    sessionmaker: SM,
+    settings: Settings,
+    store: FileStore,
+    box: Box,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     email = "jade.blanc@exemple.test"
     cand_id, mid, reply_to = await asked(sessionmaker, settings, store, email)
@@ -631,8 +689,12 @@ async def test_committed_but_not_moved_is_only_moved(
 
 @pytest.mark.parametrize("uidplus", [True, False])
 async def test_without_move_copy_then_expunge_only_ours(
-    uidplus: bool, sessionmaker: SM, settings: Settings, store: FileStore, box: Box,
-    monkeypatch: pytest.MonkeyPatch
+    uidplus: bool,
+    sessionmaker: SM,
+    settings: Settings,
+    store: FileStore,
+    box: Box,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     prepare = reader._Mailbox.prepare
 
@@ -651,8 +713,7 @@ async def test_without_move_copy_then_expunge_only_ours(
     async with sessionmaker() as s, s.begin():
         key = re.search(rb"Message-ID: (<[^>]+>)", raw)
         assert key
-        s.add(ProcessedMail(key=key.group(1).decode(), outcome="maintenue",
-                            candidature_id=cand_id))
+        s.add(ProcessedMail(key=key.group(1).decode(), outcome="maintenue", candidature_id=cand_id))
     report = await poll(sessionmaker, settings, store)
     assert report == PollReport(seen=2, ignored=1, already=1)
     assert box.count("INBOX") == 0 and box.count("Traitees") == 2  # no second copy
@@ -664,12 +725,14 @@ async def test_unreachable_or_refused_server(
     from tests.fixtures.servers import free_port
 
     with pytest.raises(MailboxError) as err:
-        await poll_once(sessionmaker, settings.model_copy(update={"imap_port": free_port()}),
-                        store, timeout=5)
+        await poll_once(
+            sessionmaker, settings.model_copy(update={"imap_port": free_port()}), store, timeout=5
+        )
     assert err.value.stage == "connexion"
     with pytest.raises(MailboxError) as err:
-        await poll_once(sessionmaker, settings.model_copy(update={"imap_password": "faux"}),
-                        store, timeout=5)
+        await poll_once(
+            sessionmaker, settings.model_copy(update={"imap_password": "faux"}), store, timeout=5
+        )
     assert err.value.stage == "authentification"
     with pytest.raises(reader.ImapNotConfigured):
         await poll_once(sessionmaker, settings.model_copy(update={"imap_host": None}), store)
@@ -747,8 +810,7 @@ async def test_run_reader_idles_reconnects_and_stops(
     ids = [await new_candidature(sessionmaker, settings, e) for e in people]
     await sweep(sessionmaker, settings, store)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_reader(sessionmaker, settings, store, stop,
-                                          idle_check=0.2))
+    task = asyncio.create_task(run_reader(sessionmaker, settings, store, stop, idle_check=0.2))
     try:
         await asyncio.sleep(0.5)  # connected and idling on an empty mailbox
         mid, reply_to = await question(sessionmaker, ids[0])
@@ -776,8 +838,11 @@ async def test_run_reader_idles_reconnects_and_stops(
 
 
 async def test_mail_arriving_during_a_poll_is_not_left_until_the_idle_renewal(
-    sessionmaker: SM, settings: Settings, store: FileStore, box: Box,
-    monkeypatch: pytest.MonkeyPatch
+    sessionmaker: SM,
+    settings: Settings,
+    store: FileStore,
+    box: Box,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     people = ["race.un@exemple.test", "race.deux@exemple.test"]
     ids = [await new_candidature(sessionmaker, settings, e) for e in people]
@@ -796,9 +861,11 @@ async def test_mail_arriving_during_a_poll_is_not_left_until_the_idle_renewal(
     monkeypatch.setattr(reader, "handle_mail", deliver_meanwhile)
     box.append(raws.pop(0))
     stop = asyncio.Event()
-    task = asyncio.create_task(run_reader(sessionmaker, settings, store, stop,
-                                          idle_renew=600, idle_check=0.2))
+    task = asyncio.create_task(
+        run_reader(sessionmaker, settings, store, stop, idle_renew=600, idle_check=0.2)
+    )
     try:
+
         async def two() -> bool:
             return await count(sessionmaker, ProcessedMail) == 2
 
@@ -810,8 +877,12 @@ async def test_mail_arriving_during_a_poll_is_not_left_until_the_idle_renewal(
 
 
 async def test_implicit_tls(
-    sessionmaker: SM, settings: Settings, store: FileStore, box: Box, dovecot: DovecotServer,
-    tmp_path: Path
+    sessionmaker: SM,
+    settings: Settings,
+    store: FileStore,
+    box: Box,
+    dovecot: DovecotServer,
+    tmp_path: Path,
 ) -> None:
     cert, key = make_certificate(tmp_path)
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -835,8 +906,11 @@ async def test_implicit_tls(
 
 
 async def test_a_bug_on_one_message_quarantines_it_only(
-    sessionmaker: SM, settings: Settings, store: FileStore, box: Box,
-    monkeypatch: pytest.MonkeyPatch
+    sessionmaker: SM,
+    settings: Settings,
+    store: FileStore,
+    box: Box,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     people = ["bug.un@exemple.test", "bug.deux@exemple.test"]
     ids = [await new_candidature(sessionmaker, settings, e) for e in people]
@@ -846,16 +920,16 @@ async def test_a_bug_on_one_message_quarantines_it_only(
         box.append(reply(email, reply_to, mid, "Oui"))
     decide = replies._decide
 
-    async def buggy(session: AsyncSession, settings_: Settings, store_: FileStore,
-                    mail: Any, *rest: Any) -> Any:
+    async def buggy(
+        session: AsyncSession, settings_: Settings, store_: FileStore, mail: Any, *rest: Any
+    ) -> Any:
         if mail.sender == people[0]:
             raise KeyError("bug in core")
         return await decide(session, settings_, store_, mail, *rest)
 
     # The batch of both fails as a whole; one transaction each then isolates the bad one.
     monkeypatch.setattr(replies, "_decide", buggy)
-    assert await poll(sessionmaker, settings, store) == PollReport(seen=2, applied=1,
-                                                                   quarantined=1)
+    assert await poll(sessionmaker, settings, store) == PollReport(seen=2, applied=1, quarantined=1)
     assert box.count("Quarantaine") == 1 and box.count("Traitees") == 1
     assert (await cand(sessionmaker, ids[0])).valide_jusqu_au == ASKED
     assert (await cand(sessionmaker, ids[1])).valide_jusqu_au == RENEWED
@@ -936,8 +1010,14 @@ def cli_env(tmp_path: Path, db: Path, dovecot: DovecotServer, **extra: str) -> d
 
 
 def aesh(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", LAUNCHER, *args], env=env, cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_cli_poll_once_json_text_and_errors(
@@ -950,8 +1030,14 @@ def test_cli_poll_once_json_text_and_errors(
     assert err == "" or "Traceback" not in err, err
     import json
 
-    assert json.loads(out) == {"seen": 1, "applied": 0, "automatic": 0, "ignored": 1,
-                               "quarantined": 0, "already": 0}
+    assert json.loads(out) == {
+        "seen": 1,
+        "applied": 0,
+        "automatic": 0,
+        "ignored": 1,
+        "quarantined": 0,
+        "already": 0,
+    }
     proc = aesh(["mail", "poll", "--once", "--today", "2026-07-12"], env, tmp_path)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and out.startswith("Lecture de la boîte : 0 message(s) lu(s)")
@@ -979,8 +1065,9 @@ async def test_sigkill_mid_batch_loses_and_doubles_nothing(
 ) -> None:
     n = 40
     db = tmp_path / "crash.db"
-    settings = Settings(_env_file=None, secret_key=SECRET, mail_from=FROM,
-                        storage_dir=tmp_path / "files")
+    settings = Settings(
+        _env_file=None, secret_key=SECRET, mail_from=FROM, storage_dir=tmp_path / "files"
+    )
     store = FileStore(settings.storage_dir)
     engine = make_engine(f"sqlite+aiosqlite:///{db}")
     await upgrade(engine)
@@ -1024,9 +1111,11 @@ async def test_sigkill_mid_batch_loses_and_doubles_nothing(
         rows = con.execute("SELECT key, outcome FROM processed_mails").fetchall()
         maintenues = con.execute(
             "SELECT entity_id, count(*) FROM journal WHERE kind = 'candidature.maintenue' "
-            "GROUP BY entity_id").fetchall()
+            "GROUP BY entity_id"
+        ).fetchall()
         confirmations = con.execute(
-            "SELECT count(*) FROM outbox WHERE kind = 'renewal_confirmed'").fetchone()[0]
+            "SELECT count(*) FROM outbox WHERE kind = 'renewal_confirmed'"
+        ).fetchone()[0]
         validity = con.execute("SELECT DISTINCT valide_jusqu_au FROM candidatures").fetchall()
     assert sorted(k for k, _ in rows) == sorted(reply_ids)
     assert {o for _, o in rows} == {"maintenue"}
@@ -1035,8 +1124,10 @@ async def test_sigkill_mid_batch_loses_and_doubles_nothing(
     assert confirmations == n
     assert validity == [(RENEWED.isoformat(),)]
     moved = box.messages("Traitees")
-    moved_ids = [re.search(rb"Message-ID: (<[^>]+>)", m).group(1).decode()  # type: ignore[union-attr]
-                 for m in moved]
+    moved_ids = [
+        re.search(rb"Message-ID: (<[^>]+>)", m).group(1).decode()  # type: ignore[union-attr]
+        for m in moved
+    ]
     assert sorted(moved_ids) == sorted(reply_ids)  # each exactly once
     assert box.count("INBOX") == 0
 
