@@ -2,7 +2,8 @@
 
 Between two consecutive change points (starts and day-after-ends of the decision, of the
 student's scolarisations and of the decision's accompaniments) need and provision are constant,
-so a decision costs O(k²) for k intervals instead of one step per day.
+so a decision costs O(k²) for k intervals instead of one step per day. `assess` sweeps each run
+of schooled days (the need is 0 outside them) with the accompaniments' change points only.
 
 `assess` is the form the reports use, on day ordinals (see `records` for the lean rows);
 `pieces` / `timeline` keep the records API for one decision's detail.
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import NamedTuple
 
-from core.rules.records import FAR, AccRec, DecisionRec, ScolRec, Span
+from core.rules.records import FAR, AccRec, DecisionRec, ScolRec, Span, merged
 
 INDIVIDUELLE = "individuelle"
 MUTUALISEE = "mutualisee"
@@ -159,60 +160,47 @@ def assess(
                 if s <= day <= e:
                     etat = AUCUNE
                     break
-    if not accs:
+    if not accs or need <= 0:
         return 0.0, False, etat
+    # The need is constant (`need`) on the days the student is schooled and 0 on the
+    # others, so only the runs of schooled days count, and within each run only the
+    # accompaniments change the provision. Most students have one scolarisation: one run.
     if len(scols) == 1:
-        # Most students have one scolarisation: within the decision, the need is then one
-        # constant over one run of days, and only the accompaniments cut it.
         s, e = scols[0]
         if s < lo:
             s = lo
         if e > hi:
             e = hi
-        if s > e or need <= 0:
+        if s > e:
             return 0.0, False, etat
-        return _schooled(s, e, need, indiv, accs, day, etat)
-    # Need and provision are constant between consecutive change points.
-    cuts = {lo, hi + 1}
+        got, total, over, etat = _run(s, e, need, indiv, accs, day, etat)
+    else:
+        got = total = 0.0
+        over = False
+        for s, e in _schooled_runs(lo, hi, scols):
+            run_got, run_total, run_over, etat = _run(s, e, need, indiv, accs, day, etat)
+            got += run_got
+            total += run_total
+            over = over or run_over
+        if total <= 0:
+            return 0.0, False, etat
+    return min(1.0, max(0.0, got / total)), over, etat
+
+
+def _schooled_runs(lo: int, hi: int, scols: Sequence[Span]) -> list[Span]:
+    """The days of [lo, hi] on which some scolarisation holds, as disjoint runs in order."""
+    runs: list[Span] = []
     for s, e in scols:
-        if lo < s <= hi:
-            cuts.add(s)
-        if lo <= e < hi:
-            cuts.add(e + 1)
-    for s, e, _ in accs:
-        if lo < s <= hi:
-            cuts.add(s)
-        if lo <= e < hi:
-            cuts.add(e + 1)
-    points = sorted(cuts)
-    got = total = 0.0
-    over = False
-    start = lo
-    for stop in points[1:]:  # the piece [start, stop - 1]
-        n = 0.0
-        for s, e in scols:
-            if s <= start <= e:
-                n = need
-                break
-        prov = 0.0
-        for s, e, h in accs:
-            if s <= start <= e:
-                if not indiv:
-                    prov = 1.0
-                    break
-                prov += h
-        total += n * (stop - start)
-        got += (prov if prov < n else n) * (stop - start)
-        if n > 0 and prov > n + EPS:
-            over = True
-        if start <= day < stop:
-            etat = _etat(n, prov)
-        start = stop
-    couverture = got / total if total > 0 else 0.0
-    return min(1.0, max(0.0, couverture)), over, etat
+        if s < lo:
+            s = lo
+        if e > hi:
+            e = hi
+        if s <= e:
+            runs.append((s, e))
+    return merged(runs) if len(runs) > 1 else runs
 
 
-def _schooled(
+def _run(
     lo: int,
     hi: int,
     need: float,
@@ -220,20 +208,23 @@ def _schooled(
     accs: Sequence[tuple[int, int, float]],
     day: int,
     etat: str,
-) -> tuple[float, bool, str]:
-    """`assess` when the student is schooled on every day of [lo, hi] and on no other day of
-    the decision (need > 0): the same pieces, sums and order, without the scolarisations.
-    `etat` is the state on `day` when nothing provides then."""
-    if len(accs) == 1:
+) -> tuple[float, float, bool, str]:
+    """(hours provided within the need, hours needed, dépassement, state on `day`) over a
+    run [lo, hi] of days on which the need is `need` (> 0) on each day. `etat` is the state
+    on `day` if the run does not change it.
+
+    Need and provision are constant between consecutive change points: the run's ends and
+    the accompaniments' starts and day-after-ends within it."""
+    if len(accs) == 1:  # a third of the accompanied decisions: in closed form
         a, b, h = accs[0]
         if a < lo:
             a = lo
         if b > hi:
             b = hi
         if a > b:
-            return 0.0, False, etat
+            return 0.0, need * (hi - lo + 1), False, etat
         prov = h if indiv else 1.0
-        # Summed piece by piece, left to right, as the sweep does: the same float.
+        # Summed piece by piece, left to right, as the sweep below does: the same float.
         total = need * (a - lo) if a > lo else 0.0
         total += need * (b - a + 1)
         if b < hi:
@@ -241,7 +232,7 @@ def _schooled(
         if a <= day <= b:
             etat = _etat(need, prov)
         got = (prov if prov < need else need) * (b - a + 1)
-        return min(1.0, max(0.0, got / total)), prov > need + EPS, etat
+        return got, total, prov > need + EPS, etat
     cuts = {lo, hi + 1}
     for s, e, _ in accs:
         if lo < s <= hi:
@@ -267,7 +258,7 @@ def _schooled(
         if start <= day < stop:
             etat = _etat(need, prov)
         start = stop
-    return min(1.0, max(0.0, got / total)), over, etat
+    return got, total, over, etat
 
 
 def _etat(need: float, provided: float) -> str:

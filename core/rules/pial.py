@@ -14,7 +14,7 @@ from typing import NamedTuple
 from core.dates import SchoolYear
 from core.rules.coverage import INDIVIDUELLE
 from core.rules.natures import accompanies
-from core.rules.records import DecisionRow
+from core.rules.records import DecisionRow, merged
 
 DEPARTEMENT = "__departement__"
 
@@ -26,18 +26,6 @@ class PialFigures(NamedTuple):
     besoin_moyen: float
     moyens_moyen: float
     couverture_moyenne: float | None
-
-
-def _merge(ivs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    ivs.sort()
-    out: list[tuple[int, int]] = []
-    for s, e in ivs:
-        if out and s <= out[-1][1] + 1:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
 
 
 class _Acc:
@@ -141,16 +129,16 @@ def compute(
             continue
         if len(per_pial) == 1:
             ((p, ivs),) = per_pial.items()
-            merged = _merge(ivs) if len(ivs) > 1 else ivs
-            acc[p].add(merged, indiv, h)
-            dep.add(merged, indiv, h)
+            runs = merged(ivs) if len(ivs) > 1 else ivs
+            acc[p].add(runs, indiv, h)
+            dep.add(runs, indiv, h)
             continue
         everywhere: list[tuple[int, int]] = []
         for p, ivs in per_pial.items():
-            merged = _merge(ivs)
-            everywhere.extend(merged)
-            acc[p].add(merged, indiv, h)
-        dep.add(_merge(everywhere), indiv, h)
+            runs = merged(ivs)
+            everywhere.extend(runs)
+            acc[p].add(runs, indiv, h)
+        dep.add(merged(everywhere), indiv, h)
 
     for mission_id, pial_rne, af_heures in affectations:
         m = missions.get(mission_id)

@@ -90,3 +90,17 @@ AnomalyAccRow = tuple[
     MissionSpanRow | None,
     list[tuple[str, str, int, int, list[Span]]],
 ]
+
+
+def merged(spans: list[Span]) -> list[Span]:
+    """The days of `spans` as disjoint runs, in order: spans that overlap or touch are
+    joined. Sorts `spans` in place."""
+    spans.sort()
+    out: list[Span] = []
+    for s, e in spans:
+        if out and s <= out[-1][1] + 1:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
