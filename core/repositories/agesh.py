@@ -116,74 +116,94 @@ async def _wrote(session: AsyncSession) -> bool:
 
 
 def _connections_at_hand(engine: AsyncEngine) -> int:
-    """How many connections the pool gives without waiting. A report holding the session's
-    connection while it waits for another could, with many reports at once, wait on the
-    others until the pool's timeout."""
+    """How many connections the pool gives now without waiting: idle ones, and those it
+    may still open. A report holding the session's connection while it waits for another
+    could, with many reports at once, wait on the others until the pool's timeout."""
     pool = engine.sync_engine.pool
     if isinstance(pool, QueuePool):
-        return pool.checkedin() + max(0, -pool.overflow())  # idle, or not all opened yet
+        limit = getattr(pool, "_max_overflow", 0)  # -1: no limit
+        can_open = 2 if limit < 0 else max(0, limit - pool.overflow())
+        return pool.checkedin() + can_open
     return 2 if isinstance(pool, NullPool) else 0  # a pool sharing one connection would not do
 
 
+Rows: TypeAlias = list[Any]
+
+
 async def _search_aside(
-    session: AsyncSession, q: AnySelect, split_on: Any = None
-) -> asyncio.Task[list[Any]] | None:
+    session: AsyncSession, q: AnySelect, split: tuple[Any, Sequence[Any]] | None = None
+) -> asyncio.Task[Rows | None] | None:
     """`q` started on a connection of its own, to run while the session reads something
-    else; None when it must run on the session: no connection at hand, or the session has
-    written something not yet committed, which another connection would not see.
+    else. None when it must run on the session: the session has written something not yet
+    committed, which another connection would not see, or the pool has no connection at
+    hand. The task's result is None too if, by the time it starts, the pool has none left:
+    a search aside never waits for the pool.
 
     SQLite works through a statement without holding Python's interpreter lock: a long
     search in the database (a join over hundreds of thousands of rows that keeps a few
     thousand) then goes on on another core while Python reads and groups other rows. Only
     for such searches: a read that returns most of what it visits builds its rows under the
     lock, and two threads doing that at once are slower than one (measured: the coverage
-    report's 448,000 links read aside, 8.8 s → 15 s). What a report can see is unchanged:
-    each of its statements already sees the database as committed when it starts (SQLite
-    reads outside a write transaction, PostgreSQL's READ COMMITTED).
+    report's 448,000 links read aside, 8.8 s → 15 s). Like every statement of a report, the
+    search sees the database as committed when it starts (SQLite reads outside a write
+    transaction, PostgreSQL's READ COMMITTED).
 
-    `split_on`: the unique column `q` is ordered by first. With two connections at hand,
-    the search then runs in two halves at once, below and from the column's median value,
-    and its rows are those of the first half followed by those of the second: the same rows
-    in the same order.
+    `split`: (column, conditions): the unique column `q` is ordered by first, and the
+    conditions that bound the rows `q` goes through. The search then runs in two halves,
+    below and from the column's median value among those rows, at once on two connections
+    if the pool has a second one at hand; its rows are those of the first half followed by
+    those of the second: the same rows in the same order. (Two statements, started a few
+    milliseconds apart: a change committed between their starts is seen by one only.)
     """
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
     # `_wrote` first: it takes the session's own connection from the pool, if not yet held.
-    if engine is None or await _wrote(session):
+    if engine is None or await _wrote(session) or _connections_at_hand(engine) < 1:
         return None
-    at_hand = _connections_at_hand(engine)
-    if at_hand < 1:
+    if split is None:
+        return asyncio.ensure_future(_tuples_on(engine, q))
+    return asyncio.ensure_future(_in_halves(engine, q, *split))
+
+
+async def _tuples_on(engine: AsyncEngine, q: AnySelect) -> Rows | None:
+    """`_tuples` on a connection of the engine's own; None if the pool has none at hand."""
+    # No await between this test and the checkout: no other task can take it meanwhile.
+    if _connections_at_hand(engine) < 1:
         return None
-    if split_on is not None and at_hand >= 2:
-        count = (await _tuples(session, select(func.count()).select_from(split_on.table)))[0][0]
-        median = select(split_on).order_by(split_on).offset(count // 2).limit(1)
-        pivot = await _tuples(session, median)
-        if pivot:
-            return asyncio.ensure_future(_in_halves(engine, q, split_on, pivot[0][0]))
-    return asyncio.ensure_future(_tuples_on(engine, q))
-
-
-async def _in_halves(engine: AsyncEngine, q: AnySelect, column: Any, pivot: Any) -> list[Any]:
-    """The rows of `q`, read on two connections at once: where `column` < `pivot`, then the
-    others."""
-    low = asyncio.ensure_future(_tuples_on(engine, q.where(column < pivot)))
-    try:
-        high = await _tuples_on(engine, q.where(column >= pivot))
-        rows = await low
-    except BaseException:
-        await _forget(low)
-        raise
-    rows.extend(high)
-    return rows
-
-
-async def _tuples_on(engine: AsyncEngine, q: AnySelect) -> list[Any]:
-    """`_tuples` on a connection of the engine's own."""
     async with engine.connect() as conn:
         return await conn.run_sync(_driver_rows, q)
 
 
-async def _forget(task: asyncio.Task[list[Any]]) -> None:
+async def _in_halves(
+    engine: AsyncEngine, q: AnySelect, column: Any, bounds: Sequence[Any]
+) -> Rows | None:
+    """The rows of `q`, in two halves split at the median of `column` among the rows
+    `bounds` select, the second half on another connection when one is at hand."""
+    if _connections_at_hand(engine) < 1:
+        return None
+    async with engine.connect() as conn:
+        count = (
+            await conn.execute(select(func.count()).select_from(column.table).where(*bounds))
+        ).scalar_one()
+        median = select(column).where(*bounds).order_by(column).offset(count // 2).limit(1)
+        pivot = (await conn.execute(median)).scalar_one_or_none()
+        if pivot is None:
+            return await conn.run_sync(_driver_rows, q)
+        low, high = q.where(column < pivot), q.where(column >= pivot)
+        aside = asyncio.ensure_future(_tuples_on(engine, high))
+        try:
+            rows: Rows = await conn.run_sync(_driver_rows, low)
+            rest = await aside
+        except BaseException:
+            await _forget(aside)
+            raise
+        if rest is None:  # no second connection after all: here, after the first half
+            rest = await conn.run_sync(_driver_rows, high)
+    rows.extend(rest)
+    return rows
+
+
+async def _forget(task: asyncio.Task[Rows | None]) -> None:
     """Stop a search aside whose rows are no longer wanted (the report failed or was
     cancelled) and wait until its connection is back in the pool; its own error, if any,
     is not the report's."""
@@ -544,14 +564,17 @@ async def anomaly_data(session: AsyncSession, p: Perimeter, year: SchoolYear) ->
     )
     # The longest search, in the database: the other reads and their grouping meanwhile.
     # Nationally it goes through every accompaniment of the year (about 2 s): in two
-    # halves, split at the median id. A perimeter's search is a small fraction of that, and
-    # the median of the whole table would not split it evenly.
-    searched = await _search_aside(session, q_accs, Accompagnement.id if everything else None)
+    # halves, split at the median id of the year's accompaniments. A perimeter's search is
+    # a small fraction of that: not worth two more statements and a second connection.
+    split = (Accompagnement.id, _acc_scope(p, year)) if everything else None
+    searched = await _search_aside(session, q_accs, split)
     try:
         inactive_aesh = {r[0] for r in await _tuples(session, q_aesh)}
         closed = {i: etat for i, etat in await _tuples(session, q_closed)}
         loads, checked = await _mission_loads(session, p, days, scope_missions, in_scope)
-        may_fail_rows = await (_tuples(session, q_accs) if searched is None else searched)
+        may_fail_rows = None if searched is None else await searched
+        if may_fail_rows is None:  # not started aside, or no connection was at hand
+            may_fail_rows = await _tuples(session, q_accs)
     except BaseException:
         if searched is not None:
             await _forget(searched)

@@ -314,12 +314,12 @@ def timeline(
                 continue
             s = le + 1
         raw.append((s, e, MAINTIEN, p))
-    merged: list[tuple[int, int, str, bool]] = []
+    joined: list[tuple[int, int, str, bool]] = []
     for seg in raw:
-        if merged and merged[-1][2:] == seg[2:] and merged[-1][1] + 1 == seg[0]:
-            merged[-1] = (merged[-1][0], seg[1], seg[2], seg[3])
+        if joined and joined[-1][2:] == seg[2:] and joined[-1][1] + 1 == seg[0]:
+            joined[-1] = (joined[-1][0], seg[1], seg[2], seg[3])
         else:
-            merged.append(seg)
+            joined.append(seg)
     return [
-        Segment(date.fromordinal(s), date.fromordinal(e), etat, prev) for s, e, etat, prev in merged
+        Segment(date.fromordinal(s), date.fromordinal(e), etat, prev) for s, e, etat, prev in joined
     ]

@@ -279,9 +279,10 @@ def _several_anomalies(w: World) -> None:
 async def test_national_search_in_two_halves_finds_the_same_anomalies_in_the_same_order(
     engine: AsyncEngine,
 ) -> None:
-    # Nationally the long search runs in two halves at once, split at the median
-    # accompaniment id, when two connections are at hand besides the session's; with one,
-    # in one piece beside the session; with none, on the session. Same report each time.
+    # Nationally the long search runs in two halves, split at the median id of the year's
+    # accompaniments: at once when two connections are at hand besides the session's; one
+    # after the other beside the session with one; with none, in one piece on the session.
+    # Same report each time.
     await run(engine, _several_anomalies)
     halves: list[str] = []
 
@@ -309,6 +310,31 @@ async def test_national_search_in_two_halves_finds_the_same_anomalies_in_the_sam
     assert reports[1] == reports[2] == split
     found = [i["accompagnement_id"] for i in split["items"]]  # type: ignore[attr-defined, index]
     assert sorted(set(found)) == ["A3", "A4", "A6", "A7", "A9"]  # A1, A2, A5, A8: clean
+
+
+async def test_national_reports_at_once_never_wait_for_the_pool(engine: AsyncEngine) -> None:
+    # Four national reports at once, each session holding its connection, with two more in
+    # the pool: the searches aside take what is at hand when they start and never wait for
+    # the pool (its timeout here is zero: a wait would fail the report).
+    await run(engine, _several_anomalies)
+    async with make_sessionmaker(engine)() as s:
+        expected = await anomalies_report(s, Perimeter(None), YEAR)
+    tight = create_async_engine(
+        engine.url, pool_size=6, max_overflow=0, pool_timeout=0, **_sqlite_args(engine)
+    )
+    try:
+        sessions = [make_sessionmaker(tight)() for _ in range(4)]
+        for s in sessions:
+            await s.connection()
+        for _ in range(5):
+            got = await asyncio.gather(
+                *(anomalies_report(s, Perimeter(None), YEAR) for s in sessions)
+            )
+            assert got == [expected] * 4
+        for s in sessions:
+            await s.close()
+    finally:
+        await tight.dispose()
 
 
 async def test_cancelled_national_report_leaves_no_search_running(engine: AsyncEngine) -> None:
