@@ -164,26 +164,16 @@ def assess(
         return 0.0, False, etat
     # The need is constant (`need`) on the days the student is schooled and 0 on the
     # others, so only the runs of schooled days count, and within each run only the
-    # accompaniments change the provision. Most students have one scolarisation: one run.
-    if len(scols) == 1:
-        s, e = scols[0]
-        if s < lo:
-            s = lo
-        if e > hi:
-            e = hi
-        if s > e:
-            return 0.0, False, etat
-        got, total, over, etat = _run(s, e, need, indiv, accs, day, etat)
-    else:
-        got = total = 0.0
-        over = False
-        for s, e in _schooled_runs(lo, hi, scols):
-            run_got, run_total, run_over, etat = _run(s, e, need, indiv, accs, day, etat)
-            got += run_got
-            total += run_total
-            over = over or run_over
-        if total <= 0:
-            return 0.0, False, etat
+    # accompaniments change the provision.
+    got = total = 0.0
+    over = False
+    for s, e in _schooled_runs(lo, hi, scols):
+        run_got, run_total, run_over, etat = _run(s, e, need, indiv, accs, day, etat)
+        got += run_got
+        total += run_total
+        over = over or run_over
+    if total <= 0:
+        return 0.0, False, etat
     return min(1.0, max(0.0, got / total)), over, etat
 
 

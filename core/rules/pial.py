@@ -41,7 +41,7 @@ class _Acc:
         self.n_i = 0
         self.n_m = 0
 
-    def add(self, ivs: list[tuple[int, int]], indiv: bool, h: float) -> None:
+    def add(self, ivs: Sequence[tuple[int, int]], indiv: bool, h: float) -> None:
         """One decision, present on the days `ivs` (disjoint, relative to the year start)."""
         if indiv:
             self.n_i += 1
@@ -79,7 +79,6 @@ def compute(
     n = y1 - y0 + 1
     acc: dict[str, _Acc] = {p: _Acc(n) for p in pials}
     dep = _Acc(n)
-    c_dep = dep.c_m = [0] * (n + 1)
     no_span: list[tuple[str, int, int]] = []
 
     for _, eid, typ, heures, debut, fin in decisions:
@@ -99,23 +98,9 @@ def compute(
             if s <= e:
                 mine = acc.get(p)
                 if mine is not None:
-                    # `_Acc.add` of the one run of days, written out: 200,000 decisions
-                    # nationally.
-                    if indiv:
-                        mine.n_i += 1
-                        dep.n_i += 1
-                        mine.h_days += h * (e - s + 1)
-                        dep.h_days += h * (e - s + 1)
-                    else:
-                        mine.n_m += 1
-                        dep.n_m += 1
-                        c_m = mine.c_m
-                        if c_m is None:
-                            c_m = mine.c_m = [0] * (n + 1)
-                        c_m[s - y0] += 1
-                        c_m[e + 1 - y0] -= 1
-                        c_dep[s - y0] += 1
-                        c_dep[e + 1 - y0] -= 1
+                    run = ((s - y0, e - y0),)
+                    mine.add(run, indiv, h)
+                    dep.add(run, indiv, h)
             continue
         per_pial: dict[str, list[tuple[int, int]]] = {}
         for p, s, e in spans:
