@@ -135,9 +135,9 @@ async def _search_aside(
 ) -> asyncio.Task[Rows | None] | None:
     """`q` started on a connection of its own, to run while the session reads something
     else. None when it must run on the session: the session has written something not yet
-    committed, which another connection would not see, or the pool has no connection at
-    hand. The task's result is None too if, by the time it starts, the pool has none left:
-    a search aside never waits for the pool.
+    committed, which another connection would not see. The task's result is None when, as
+    it starts, the pool has no connection at hand: a search aside never waits for the pool,
+    the session runs it instead.
 
     SQLite works through a statement without holding Python's interpreter lock: a long
     search in the database (a join over hundreds of thousands of rows that keeps a few
@@ -158,7 +158,7 @@ async def _search_aside(
     bind = session.bind
     engine = bind.engine if isinstance(bind, AsyncConnection) else bind
     # `_wrote` first: it takes the session's own connection from the pool, if not yet held.
-    if engine is None or await _wrote(session) or _connections_at_hand(engine) < 1:
+    if engine is None or await _wrote(session):
         return None
     if split is None:
         return asyncio.ensure_future(_tuples_on(engine, q))
