@@ -26,6 +26,8 @@ from math import cos, floor, radians
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
+from core.services.imports.kinds import SPECS
+
 from .places import (
     COMMUNE_ROOTS,
     COMMUNE_SAINTS,
@@ -38,72 +40,9 @@ from .places import (
     Departement,
 )
 
+# The columns of each file, as the importer reads them (interfaces §4), in its order.
 HEADERS: dict[str, tuple[str, ...]] = {
-    "etablissements": (
-        "rne",
-        "nom",
-        "commune",
-        "code_postal",
-        "latitude",
-        "longitude",
-        "pial_rne",
-        "secteur",
-        "email",
-    ),
-    "eleves": ("id", "nom", "prenom", "date_naissance", "secteur", "dossier_etat", "erseh_email"),
-    "scolarisations": ("eleve_id", "rne", "debut", "fin", "classe", "id"),
-    "decisions": ("id", "eleve_id", "type", "heures", "origine", "nature", "debut", "fin"),
-    "aesh": (
-        "id",
-        "source",
-        "nom",
-        "prenom",
-        "date_naissance",
-        "commune",
-        "code_postal",
-        "latitude",
-        "longitude",
-        "email",
-        "telephone",
-        "transport",
-        "rqth",
-    ),
-    "missions": (
-        "id",
-        "aesh_id",
-        "contrat",
-        "nature",
-        "debut",
-        "fin",
-        "quotite",
-        "heures",
-        "employeur_rne",
-        "pial_rne",
-    ),
-    "affectations": ("mission_id", "pial_rne", "annee", "heures"),
-    "accompagnements": (
-        "id",
-        "mission_id",
-        "decision_ids",
-        "rne",
-        "debut",
-        "fin",
-        "heures",
-        "maintien",
-        "previsionnel",
-    ),
-    "candidats": (
-        "id",
-        "nom",
-        "prenom",
-        "email",
-        "telephone",
-        "type",
-        "zones",
-        "statut",
-        "depose_le",
-        "valide_jusqu_au",
-    ),
+    kind: tuple(column.name for column in spec.columns) for kind, spec in SPECS.items()
 }
 KINDS: tuple[str, ...] = tuple(HEADERS)
 
